@@ -1,0 +1,146 @@
+"""Who is calling: resolved from an API key (``Authorization: Bearer``) or the session cookie."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controlplane.accounts.models import Account, ApiKey, AuthSession
+from controlplane.accounts.scopes import ALL_SCOPES, Access, grants
+from controlplane.accounts.secrets import keyed_hash, same_digest
+from controlplane.api.deps import SessionDep, SettingsDep
+from controlplane.db import utcnow
+from controlplane.errors import Forbidden, Unauthorized
+from controlplane.settings import Settings
+
+API_KEY_PREFIX = "cpk_"
+CSRF_HEADER = "X-CSRF-Token"
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: uuid.UUID
+    scopes: frozenset[str]
+    is_operator: bool
+    api_key_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+
+    def require(self, family: str, access: Access) -> None:
+        if not grants(self.scopes, family, access):
+            raise Forbidden(f"this API key lacks the scope {family}:{access}", code="missing_scope")
+
+
+def _unauthorized() -> Unauthorized:
+    # One answer for unknown, revoked and expired credentials: nothing to learn from the difference.
+    return Unauthorized("missing or invalid credentials", code="unauthorized")
+
+
+def split_api_key(key: str) -> tuple[str, str] | None:
+    """``cpk_<public id>_<secret>`` -> (prefix, whole key); None for anything else."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    public_id, sep, secret = key[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or not public_id or not secret or len(key) > 200:
+        return None
+    return f"{API_KEY_PREFIX}{public_id}", key
+
+
+def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -> Principal:
+    parts = split_api_key(raw_key)
+    if parts is None:
+        raise _unauthorized()
+    prefix, whole = parts
+    row = session.execute(
+        select(ApiKey, Account.is_operator, Account.status)
+        .join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.prefix == prefix)
+    ).one_or_none()
+    if row is None:
+        keyed_hash(settings.api_key_pepper, whole)  # same work whether or not the prefix exists
+        raise _unauthorized()
+    key, is_operator, status = row
+    now = utcnow()
+    valid = same_digest(key.secret_hash, keyed_hash(settings.api_key_pepper, whole))
+    if not valid or key.revoked_at is not None or (key.expires_at and key.expires_at <= now) or status != "active":
+        raise _unauthorized()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        key.last_used_at = now
+    return Principal(key.account_id, frozenset(key.scopes), is_operator, api_key_id=key.id)
+
+
+def principal_from_cookie(request: Request, session: Session, settings: Settings, token: str) -> Principal:
+    now = utcnow()
+    row = session.execute(
+        select(AuthSession, Account.is_operator, Account.status)
+        .join(Account, Account.id == AuthSession.account_id)
+        .where(AuthSession.token_hash == keyed_hash(settings.session_secret, token))
+    ).one_or_none()
+    if row is None:
+        raise _unauthorized()
+    auth_session, is_operator, status = row
+    if auth_session.expires_at <= now or status != "active":
+        raise _unauthorized()
+    if request.method in _UNSAFE_METHODS:
+        _check_csrf(request, settings, auth_session)
+    if now - auth_session.last_seen_at > _LAST_USED_RESOLUTION:
+        auth_session.last_seen_at = now
+    return Principal(auth_session.account_id, ALL_SCOPES, is_operator, session_id=auth_session.id)
+
+
+def _check_csrf(request: Request, settings: Settings, auth_session: AuthSession) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token and come from our own origin."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != settings.public_url.rstrip("/"):
+        raise Forbidden("cross-origin request refused", code="csrf_failed")
+    supplied = request.headers.get(CSRF_HEADER, "")
+    if not supplied or not same_digest(auth_session.csrf_hash, keyed_hash(settings.session_secret, supplied)):
+        raise Forbidden(f"the {CSRF_HEADER} header is missing or wrong", code="csrf_failed")
+
+
+def resolve_principal(request: Request, session: Session, settings: Settings) -> Principal:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise _unauthorized()
+        principal = principal_from_api_key(session, settings, credential.strip())
+    elif token := request.cookies.get(settings.session_cookie_name):
+        principal = principal_from_cookie(request, session, settings, token)
+    else:
+        raise _unauthorized()
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    return resolve_principal(request, session, settings)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_operator(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_operator:
+        raise Forbidden("operators only", code="operator_only")
+    return principal
+
+
+OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
+
+
+def scoped(family: str, access: Access) -> type[Principal]:
+    """``principal: scoped("namespaces", Access.WRITE)``: the caller, after checking the key's scope."""
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        principal.require(family, access)
+        return principal
+
+    return Annotated[Principal, Depends(dependency)]  # type: ignore[return-value]

@@ -1,0 +1,140 @@
+"""ASGI middleware: request ids, request logging, and the body size limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controlplane.errors import PayloadTooLarge, error_body
+from controlplane.logs import request_id_var
+
+log = logging.getLogger("controlplane.access")
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's, when it is sane), echoes it, logs the request, caps the body."""
+
+    def __init__(self, app: ASGIApp, *, header: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.header = header.lower().encode()
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = self._request_id(scope)
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        echo = (self.header, request_id.encode())
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        response_started = {"value": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                response_started["value"] = True
+                message["headers"] = [*message.get("headers", []), echo]
+            await send(message)
+
+        try:
+            declared = self._declared_length(scope)
+            if declared is None and scope["method"] in _BODY_METHODS:
+                buffered = await self._buffered(receive)
+                if buffered is None:
+                    await send_json(send_with_id, 413, self._too_large().to_body(), [])
+                    return
+                receive = buffered
+            elif declared is not None and declared > self.max_body_bytes:
+                await send_json(send_with_id, 413, self._too_large().to_body(), [])
+                return
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answer here rather than in Starlette's outermost handler, so a 500 still carries the request id.
+            log.exception("unhandled error")
+            if not response_started["value"]:
+                body = error_body("internal_error", "an unexpected error occurred; quote the request id")
+                await send_json(send_with_id, 500, body, [])
+        finally:
+            log.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status_holder["status"],
+                (time.perf_counter() - started) * 1000,
+            )
+            request_id_var.reset(token)
+
+    def _request_id(self, scope: Scope) -> str:
+        for name, value in scope["headers"]:
+            if name == self.header:
+                candidate = value.decode("latin-1")
+                if _VALID_REQUEST_ID.match(candidate):
+                    return candidate
+        return uuid.uuid4().hex
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
+
+    async def _buffered(self, receive: Receive) -> Receive | None:
+        """Read a body of undeclared length (chunked) up to the cap; None when it is over the cap."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay

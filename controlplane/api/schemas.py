@@ -1,0 +1,36 @@
+"""Base classes and shared shapes of the REST API."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class ApiModel(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Pass ``next_cursor`` back as ``cursor`` for the next page; null means the end."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: object | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

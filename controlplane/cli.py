@@ -1,0 +1,186 @@
+"""The ``controlplane`` command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controlplane.logs import configure_logging
+from controlplane.settings import Settings, get_settings
+
+app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
+operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
+app.add_typer(operator_app, name="operator")
+
+DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
+
+
+@app.command()
+def dev(
+    data_dir: DataDir = Path(".data"),
+    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+) -> None:
+    """Start everything on this machine: embedded PostgreSQL and Redis, migrations, the API, a worker, the scheduler.
+
+    Ctrl-C stops all of it.
+    """
+    configure_logging()
+    with _embedded_servers(data_dir) as (database_url, redis_url):
+        from controlplane.migrations import upgrade
+
+        upgrade(database_url)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CONTROLPLANE_DATA_DIR": str(data_dir.resolve()),
+            "CONTROLPLANE_ENV": "development",
+        }
+        with _children(env, ["worker"], ["scheduler"]):
+            os.environ.update(env)
+            get_settings.cache_clear()
+            typer.echo(f"API:  http://{host}:{port}/v1/  (docs at http://{host}:{port}/docs)")
+            typer.echo(f"Data: {data_dir.resolve()}  (PostgreSQL and Redis; Ctrl-C stops everything)")
+            _serve(get_settings(), host, port)
+
+
+@contextlib.contextmanager
+def _embedded_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
+    from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    settings = Settings(data_dir=data_dir)
+    postgres = None if settings.database_url else EmbeddedPostgres.start(data_dir / "postgres")
+    redis = None
+    try:
+        redis = None if settings.redis_url else EmbeddedRedis.start(data_dir / "redis")
+        database_url = settings.database_url or (postgres.url if postgres else "")
+        redis_url = settings.redis_url or (redis.url if redis else "")
+        yield database_url, redis_url
+    finally:
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+
+
+@contextlib.contextmanager
+def _children(env: dict[str, str], *commands: list[str]) -> Iterator[None]:
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "controlplane", *command], env=env)  # noqa: S603
+        for command in commands
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from controlplane.api.app import create_app
+    from controlplane.runtime import Runtime, set_runtime
+
+    runtime = Runtime.connect(settings)
+    set_runtime(runtime)
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, proxy_headers=False)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+) -> None:
+    """Serve the REST API (DATABASE_URL and REDIS_URL name the servers)."""
+    configure_logging()
+    _serve(get_settings(), host, port)
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
+) -> None:
+    """Run one RQ worker: each job in its own forked process."""
+    configure_logging()
+    from rq import Worker
+
+    from controlplane.runtime import get_runtime
+
+    runtime = get_runtime()
+    rq_worker = Worker([runtime.queue], connection=runtime.redis, name=f"controlplane-{uuid.uuid4().hex[:8]}")
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the periodic scheduler (metering, retention, drift checks, ...)."""
+    configure_logging()
+    from controlplane.runtime import get_runtime
+    from controlplane.worker.scheduler import run_scheduler
+
+    runtime = get_runtime()
+    run_scheduler(runtime.redis, runtime.queue)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (DATABASE_URL names the server)."""
+    configure_logging()
+    from controlplane.migrations import upgrade
+
+    settings = get_settings()
+    if settings.database_url is None:
+        raise typer.BadParameter("DATABASE_URL is not set")
+    upgrade(settings.database_url)
+    typer.echo("migrations applied")
+
+
+def _set_operator(account_id: str, is_operator: bool) -> None:
+    from controlplane.accounts.service import set_operator
+    from controlplane.db import transaction
+    from controlplane.errors import NotFound
+    from controlplane.runtime import get_runtime
+
+    try:
+        parsed = uuid.UUID(account_id)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{account_id!r} is not an account id (a UUID)") from exc
+    try:
+        with transaction(get_runtime().engine) as session:
+            set_operator(session, parsed, is_operator)
+    except NotFound as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"account {parsed} is {'now' if is_operator else 'no longer'} an operator")
+
+
+@operator_app.command("grant")
+def operator_grant(account_id: Annotated[str, typer.Argument(help="The account's id.")]) -> None:
+    """Make an account a platform operator."""
+    _set_operator(account_id, True)
+
+
+@operator_app.command("revoke")
+def operator_revoke(account_id: Annotated[str, typer.Argument(help="The account's id.")]) -> None:
+    """Take the operator role away from an account."""
+    _set_operator(account_id, False)

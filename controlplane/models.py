@@ -1,0 +1,9 @@
+"""Every table of the service, imported in one place so that Alembic and the tests see the whole schema."""
+
+from controlplane.accounts import models as accounts_models
+from controlplane.api import idempotency
+from controlplane.db import Base
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "idempotency", "metadata"]

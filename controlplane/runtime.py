@@ -1,0 +1,70 @@
+"""The process's shared handles: settings, the database engine, Redis and the job queue.
+
+The API, the worker and the scheduler each build one :class:`Runtime` at start. Jobs reach it through
+:func:`get_runtime`, which builds it from the environment on first use (RQ forks a work-horse per job, and the
+child builds fresh connections rather than sharing the parent's sockets).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from controlplane.db import create_db_engine, session_factory
+from controlplane.queue import DEFAULT_QUEUE, bind_queue
+from controlplane.settings import Settings, get_settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    queue: Queue
+    pid: int = field(default_factory=os.getpid)
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Runtime:
+        if settings.database_url is None or settings.redis_url is None:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (controlplane dev sets them for you)")
+        engine = create_db_engine(settings, settings.database_url)
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_socket_timeout_s,
+            socket_connect_timeout=settings.redis_socket_timeout_s,
+            health_check_interval=30,
+        )
+        return cls(settings, engine, redis, Queue(DEFAULT_QUEUE, connection=redis))
+
+    def new_session(self) -> Session:
+        session = session_factory(self.engine)()
+        bind_queue(session, self.queue)
+        return session
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+
+
+_runtime: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime; a forked work-horse rebuilds its connection pools instead of sharing sockets."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.connect(get_settings())
+    elif _runtime.pid != os.getpid():
+        _runtime.engine.dispose(close=False)
+        _runtime.pid = os.getpid()
+    return _runtime

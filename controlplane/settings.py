@@ -1,0 +1,96 @@
+"""Every setting of the service, in one typed class.
+
+Values come from the environment with the ``CONTROLPLANE_`` prefix (``DATABASE_URL`` and ``REDIS_URL`` are also
+read under their conventional names). Development secrets are built in so that ``controlplane dev`` works with no
+configuration; outside development and test they are refused at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Well-known values: safe only on a developer's machine or in the test suite.
+DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105
+DEV_PHONE_PEPPER = "dev-phone-pepper-change-me"
+DEV_API_KEY_PEPPER = "dev-api-key-pepper-change-me"
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_change_me"  # noqa: S105
+DEV_PULUMI_PASSPHRASE = "dev-pulumi-passphrase-change-me"  # noqa: S105
+
+_DEV_SECRETS: dict[str, str] = {
+    "session_secret": DEV_SESSION_SECRET,
+    "phone_hash_pepper": DEV_PHONE_PEPPER,
+    "api_key_pepper": DEV_API_KEY_PEPPER,
+    "stripe_webhook_secret": DEV_STRIPE_WEBHOOK_SECRET,
+    "pulumi_config_passphrase": DEV_PULUMI_PASSPHRASE,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTROLPLANE_", extra="ignore")
+
+    env: Environment = "development"
+    data_dir: Path = Path(".data")
+
+    # Infrastructure. None means: start the embedded server under data_dir.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CONTROLPLANE_DATABASE_URL", "DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CONTROLPLANE_REDIS_URL", "REDIS_URL")
+    )
+    database_pool_size: int = 10
+    database_connect_timeout_s: int = 3
+    redis_socket_timeout_s: float = 3.0
+
+    # HTTP
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 1_048_576
+    request_id_header: str = "X-Request-ID"
+    idempotency_ttl_hours: int = 24
+
+    # Secrets: development values are refused outside development and test.
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    phone_hash_pepper: SecretStr = SecretStr(DEV_PHONE_PEPPER)
+    api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
+    stripe_webhook_secret: SecretStr = SecretStr(DEV_STRIPE_WEBHOOK_SECRET)
+    pulumi_config_passphrase: SecretStr = SecretStr(DEV_PULUMI_PASSPHRASE)
+
+    # Sessions and API keys
+    session_cookie_name: str = "cp_session"
+    session_ttl_hours: int = 24 * 7
+
+    @property
+    def is_development(self) -> bool:
+        return self.env in ("development", "test")
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        if self.is_development:
+            return self
+        still_default = [
+            name for name, dev_value in _DEV_SECRETS.items() if getattr(self, name).get_secret_value() == dev_value
+        ]
+        if still_default:
+            names = ", ".join(f"CONTROLPLANE_{name.upper()}" for name in still_default)
+            raise ValueError(f"development secrets are refused when env={self.env}: set {names}")
+        if self.database_url is None or self.redis_url is None:
+            raise ValueError(f"env={self.env} needs DATABASE_URL and REDIS_URL; embedded servers are for development")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

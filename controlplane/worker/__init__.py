@@ -1,0 +1,1 @@
+"""Background work: the RQ worker, the job wrapper and the periodic scheduler."""

@@ -1,0 +1,134 @@
+"""Shared fixtures: an embedded PostgreSQL migrated once per session, an embedded Redis, a rolled-back session
+per test, and an API client wired to that session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from controlplane.accounts.api_keys import issue_api_key
+from controlplane.accounts.models import Account
+from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.service import create_account
+from controlplane.api.app import create_app
+from controlplane.api.deps import get_session
+from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
+from controlplane.migrations import upgrade
+from controlplane.models import metadata
+from controlplane.queue import bind_queue
+from controlplane.runtime import Runtime, set_runtime
+from controlplane.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres.start(tmp_path_factory.mktemp("pg"), database="controlplane_test")
+    upgrade(server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis.start(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("data")
+    os.environ.update(
+        {
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis_server.url,
+            "CONTROLPLANE_ENV": "test",
+            "CONTROLPLANE_DATA_DIR": str(data_dir),
+        }
+    )
+    return Settings(env="test", database_url=postgres.url, redis_url=redis_server.url, data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = Runtime.connect(settings)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+    runtime.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(request: pytest.FixtureRequest) -> None:
+    if "runtime" in request.fixturenames:
+        request.getfixturevalue("runtime").redis.flushdb()
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test; its commits become savepoints."""
+    with runtime.engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        bind_queue(session, runtime.queue)
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+@pytest.fixture
+def committed(runtime: Runtime) -> Iterator[Callable[[], Session]]:
+    """For tests whose work crosses processes (real RQ workers): real commits, every table emptied afterwards."""
+    yield runtime.new_session
+    truncate_all(runtime)
+
+
+def truncate_all(runtime: Runtime) -> None:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with runtime.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture
+def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
+    app = create_app(runtime)
+
+    def test_session() -> Iterator[Session]:
+        yield db
+        db.commit()
+
+    app.dependency_overrides[get_session] = test_session
+    with TestClient(app, base_url=runtime.settings.public_url) as client:
+        yield client
+    with runtime.engine.begin() as conn:
+        conn.execute(text("DELETE FROM idempotency_records"))
+
+
+@pytest.fixture
+def account(db: Session) -> Account:
+    return create_account(db)
+
+
+@pytest.fixture
+def make_key(db: Session, settings: Settings) -> Callable[..., str]:
+    def make(account: Account, scopes: frozenset[str] | list[str] = ALL_SCOPES) -> str:
+        return issue_api_key(db, settings, account.id, name="test", scopes=list(scopes), expires_at=None).key
+
+    return make
+
+
+@pytest.fixture
+def auth(account: Account, make_key: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_key(account)}"}
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
