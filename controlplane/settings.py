@@ -42,9 +42,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("CONTROLPLANE_DATABASE_URL", "DATABASE_URL")
     )
-    redis_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("CONTROLPLANE_REDIS_URL", "REDIS_URL")
-    )
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("CONTROLPLANE_REDIS_URL", "REDIS_URL"))
     database_pool_size: int = 10
     database_connect_timeout_s: int = 3
     redis_socket_timeout_s: float = 3.0

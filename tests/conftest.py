@@ -42,7 +42,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 @pytest.fixture(scope="session")
-def settings(postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     data_dir = tmp_path_factory.mktemp("data")
     os.environ.update(
         {

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from pydantic import Field
 
 from controlplane.accounts import api_keys
-from controlplane.accounts.principal import scoped
+from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, SessionDep, SettingsDep
 from controlplane.api.schemas import ApiModel, Page, ResponseModel
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
-ReadKeys = scoped("api-keys", Access.READ)
-WriteKeys = scoped("api-keys", Access.WRITE)
+ReadKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.READ))]
+WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))]
 
 
 class ApiKeyCreate(ApiModel):
@@ -42,9 +43,16 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-def create_api_key(body: ApiKeyCreate, principal: WriteKeys, session: SessionDep, settings: SettingsDep) -> ApiKeyCreated:
+def create_api_key(
+    body: ApiKeyCreate, principal: WriteKeys, session: SessionDep, settings: SettingsDep
+) -> ApiKeyCreated:
     issued = api_keys.issue_api_key(
-        session, settings, principal.account_id, name=body.name, scopes=body.scopes, expires_at=body.expires_at
+        session,
+        settings,
+        principal.account_id,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
     )
     return ApiKeyCreated(**ApiKeyOut.model_validate(issued.row).model_dump(), key=issued.key)
 

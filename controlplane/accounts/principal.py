@@ -136,11 +136,13 @@ def require_operator(principal: CurrentPrincipal) -> Principal:
 OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
 
 
-def scoped(family: str, access: Access) -> type[Principal]:
-    """``principal: scoped("namespaces", Access.WRITE)``: the caller, after checking the key's scope."""
+class RequireScope:
+    """A dependency: the caller, once the API key's scopes are checked (sessions hold every scope)."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
-        principal.require(family, access)
+    def __init__(self, family: str, access: Access) -> None:
+        self.family = family
+        self.access = access
+
+    def __call__(self, principal: CurrentPrincipal) -> Principal:
+        principal.require(self.family, self.access)
         return principal
-
-    return Annotated[Principal, Depends(dependency)]  # type: ignore[return-value]

@@ -94,7 +94,7 @@ class RequestContextMiddleware:
     def _request_id(self, scope: Scope) -> str:
         for name, value in scope["headers"]:
             if name == self.header:
-                candidate = value.decode("latin-1")
+                candidate: str = value.decode("latin-1")
                 if _VALID_REQUEST_ID.match(candidate):
                     return candidate
         return uuid.uuid4().hex

@@ -15,7 +15,8 @@ def assert_error_shape(body: dict[str, object], code: str) -> None:
     assert isinstance(error, dict)
     assert set(error) == {"code", "message", "details"}
     assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
 
 
 def test_request_id_is_generated_and_echoed(app_client: TestClient) -> None:
@@ -165,9 +166,15 @@ def test_idempotency_keys_are_scoped_to_the_caller(
     app_client: TestClient, account: Account, make_key: Callable[..., str]
 ) -> None:
     body = {"name": "shared", "scopes": ["billing:read"]}
-    first = app_client.post("/v1/api-keys", json=body, headers={"Authorization": f"Bearer {make_key(account)}",
-                                                              "Idempotency-Key": "k"})
-    second = app_client.post("/v1/api-keys", json=body, headers={"Authorization": f"Bearer {make_key(account)}",
-                                                               "Idempotency-Key": "k"})
+    first = app_client.post(
+        "/v1/api-keys",
+        json=body,
+        headers={"Authorization": f"Bearer {make_key(account)}", "Idempotency-Key": "k"},
+    )
+    second = app_client.post(
+        "/v1/api-keys",
+        json=body,
+        headers={"Authorization": f"Bearer {make_key(account)}", "Idempotency-Key": "k"},
+    )
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
