@@ -9,11 +9,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from sqlalchemy import DateTime, MetaData, create_engine, func
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from controlplane.settings import Settings
 
@@ -60,19 +59,10 @@ def create_db_engine(settings: Settings, database_url: str) -> Engine:
     )
 
 
-@lru_cache(maxsize=8)
-def _session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return _session_factory(engine)
-
-
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
-    with session_factory(engine)() as session:
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -15,7 +15,7 @@ from rq import Queue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from controlplane.db import create_db_engine, session_factory
+from controlplane.db import create_db_engine
 from controlplane.queue import DEFAULT_QUEUE, bind_queue
 from controlplane.settings import Settings, get_settings
 
@@ -27,6 +27,14 @@ class Runtime:
     redis: Redis
     queue: Queue
     pid: int = field(default_factory=os.getpid)
+
+    @property
+    def autocommit_engine(self) -> Engine:
+        # Same pool as ``engine``; execution options are cached per engine by SQLAlchemy's own option engines.
+        return self._autocommit_engine
+
+    def __post_init__(self) -> None:
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def connect(cls, settings: Settings) -> Runtime:
@@ -41,8 +49,10 @@ class Runtime:
         )
         return cls(settings, engine, redis, Queue(DEFAULT_QUEUE, connection=redis))
 
-    def new_session(self) -> Session:
-        session = session_factory(self.engine)()
+    def new_session(self, *, autocommit: bool = False) -> Session:
+        """A session whose commit pushes the jobs it collected; ``autocommit`` for reads (no BEGIN/COMMIT)."""
+        bind = self.autocommit_engine if autocommit else self.engine
+        session = Session(bind=bind, expire_on_commit=False)
         bind_queue(session, self.queue)
         return session
 

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
 from controlplane.accounts import api_keys
 from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, SessionDep, SettingsDep
-from controlplane.api.schemas import ApiModel, Page, ResponseModel
+from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -58,9 +58,11 @@ def create_api_key(
 
 
 @router.get("", response_model=Page[ApiKeyOut])
-def list_api_keys(principal: ReadKeys, session: SessionDep, page: PageDep) -> Page[ApiKeyOut]:
+def list_api_keys(principal: ReadKeys, session: SessionDep, page: PageDep) -> Response:
     rows, next_cursor = api_keys.list_api_keys(session, principal.account_id, page)
-    return Page(items=[ApiKeyOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return json_response(
+        Page[ApiKeyOut](items=[ApiKeyOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    )
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)

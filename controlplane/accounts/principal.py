@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession
@@ -58,22 +58,34 @@ def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -
     if parts is None:
         raise _unauthorized()
     prefix, whole = parts
+    digest = keyed_hash(settings.api_key_pepper, whole)  # computed first: the same work whether or not it exists
     row = session.execute(
-        select(ApiKey, Account.is_operator, Account.status)
+        select(
+            ApiKey.id,
+            ApiKey.account_id,
+            ApiKey.secret_hash,
+            ApiKey.scopes,
+            ApiKey.expires_at,
+            ApiKey.revoked_at,
+            ApiKey.last_used_at,
+            Account.is_operator,
+            Account.status,
+        )
         .join(Account, Account.id == ApiKey.account_id)
         .where(ApiKey.prefix == prefix)
     ).one_or_none()
-    if row is None:
-        keyed_hash(settings.api_key_pepper, whole)  # same work whether or not the prefix exists
-        raise _unauthorized()
-    key, is_operator, status = row
     now = utcnow()
-    valid = same_digest(key.secret_hash, keyed_hash(settings.api_key_pepper, whole))
-    if not valid or key.revoked_at is not None or (key.expires_at and key.expires_at <= now) or status != "active":
+    if (
+        row is None
+        or not same_digest(row.secret_hash, digest)
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+        or row.status != "active"
+    ):
         raise _unauthorized()
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        key.last_used_at = now
-    return Principal(key.account_id, frozenset(key.scopes), is_operator, api_key_id=key.id)
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return Principal(row.account_id, frozenset(row.scopes), row.is_operator, api_key_id=row.id)
 
 
 def principal_from_cookie(request: Request, session: Session, settings: Settings, token: str) -> Principal:
@@ -127,7 +139,7 @@ def current_principal(request: Request, session: SessionDep, settings: SettingsD
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_operator(principal: CurrentPrincipal) -> Principal:
+async def require_operator(principal: CurrentPrincipal) -> Principal:
     if not principal.is_operator:
         raise Forbidden("operators only", code="operator_only")
     return principal
@@ -143,6 +155,6 @@ class RequireScope:
         self.family = family
         self.access = access
 
-    def __call__(self, principal: CurrentPrincipal) -> Principal:
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
         principal.require(self.family, self.access)
         return principal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
@@ -34,3 +35,9 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialize an already-validated model once. FastAPI would otherwise dump and validate it again against the
+    route's ``response_model`` (kept on the route for the OpenAPI document)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
