@@ -32,6 +32,7 @@ import importlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 from policies.registry import (
     ENFORCEMENT_KEY,
+    ConfigError,
     Enforcement,
     PackConfig,
     Report,
@@ -54,6 +56,7 @@ T = TypeVar("T")
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 AWS_PROVIDER = "pulumi:providers:aws"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 DEFAULT_TIMEOUT = 30.0
 TENANT_PROJECT = "tenant"
 PLATFORM_PROJECT = "platform"
@@ -188,12 +191,30 @@ def _mock_outputs(resource_type: str, name: str, urn: str, inputs: Mapping[str, 
     """The state a provider would return: the inputs plus the computed fields programs commonly read."""
     outputs = copy.deepcopy(dict(inputs))
     suffix = hashlib.sha256(urn.encode()).hexdigest()[:8]
-    if resource_type.startswith("kubernetes:") and not resource_type.endswith("Patch"):
+    if resource_type == HELM_RELEASE:
+        outputs.setdefault(
+            "status",
+            {
+                "name": inputs.get("name") or f"{name}-{suffix}",
+                "namespace": inputs.get("namespace") or "default",
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "status": "deployed",
+                "revision": 1,
+            },
+        )
+    elif resource_type.startswith("kubernetes:") and not resource_type.endswith("Patch"):
         metadata = outputs.get("metadata")
         metadata = dict(metadata) if isinstance(metadata, Mapping) else {}
         if not metadata.get("name"):
             metadata["name"] = f"{name}-{suffix}"  # the provider's auto-naming
         outputs["metadata"] = metadata
+        if resource_type == "kubernetes:core/v1:Service" and not inputs:  # a read (`Service.get`)
+            outputs.setdefault("spec", {"type": "LoadBalancer"})
+            outputs.setdefault(
+                "status",
+                {"loadBalancer": {"ingress": [{"hostname": f"{name}-{suffix}.elb.{region}.amazonaws.com"}]}},
+            )
     elif resource_type.startswith("aws:"):
         service = _service_of(resource_type)
         outputs.setdefault("arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT}:{name}-{suffix}")
@@ -268,6 +289,7 @@ def _record(
     # Imported here: the SDK is heavy and only this path needs it.
     import pulumi.runtime
     from pulumi.runtime import mocks
+    from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
 
     recorded: list[RecordedResource] = []
@@ -290,10 +312,15 @@ def _record(
             return _mock_call(args.token, region)
 
     loop = asyncio.new_event_loop()
+    # A failed program leaves futures whose errors nobody reads; they are reported once, as the cause.
+    loop.set_exception_handler(lambda _loop, context: _PULUMI_LOG.debug("%s", context.get("message")))
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_all_config(_string_config(stack_config), [])
         mocks.set_mocks(RecordingMocks(), project=project, stack=stack, preview=False, logger=_PULUMI_LOG)
+        # The SDK tracks pending outputs in a set shared by default across runs: give this run its own.
+        SETTINGS.outputs = set()
+        SETTINGS.lock = threading.Lock()
         loop.run_until_complete(run_pulumi_func(program))
     finally:
         _close_loop(loop)
@@ -428,8 +455,11 @@ def check_tenant_spec(
 
 
 def _program_attribute(module: str, name: str) -> Any:
-    # The programs are imported on use: the rules and `check_program` must not depend on them.
-    return getattr(importlib.import_module(module), name)
+    # The programs are imported on use: the rules, the pack and `check_program` never depend on them.
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise OfflineCheckError(f"{module}.{name} is not available: {error}") from error
 
 
 def _tenant_stack_name(spec: Any) -> str:
@@ -463,7 +493,10 @@ def check_platform_stack(
     platform_program = _program_attribute("programs.platform", "platform_program")
     path = Path(path)
     stack_config = load_stack_config(path)
-    platform_config = platform_config_from_stack(stack_config)
+    try:
+        platform_config = platform_config_from_stack(stack_config)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise OfflineCheckError(f"{path}: the platform configuration is invalid: {error}") from error
     return check_program(
         lambda: platform_program(platform_config),
         config,
@@ -487,19 +520,57 @@ def repository_targets(stack_config_dir: Path | str = "stacks", config: PackConf
     targets: list[Target] = []
     for path in sorted(Path(stack_config_dir).glob("Pulumi.*.yaml")):
         targets.append(Target(f"platform/{stack_name_of(path)}", functools.partial(check_platform_stack, path, config)))
-    samples = importlib.import_module("programs.tenant.samples")
-    for sample_name, spec in sample_specs(samples):
+    try:
+        samples = importlib.import_module("programs.tenant.samples")
+        named = sample_specs(samples)
+    except (ImportError, OfflineCheckError, ValueError) as error:
+        targets.append(Target("tenant/samples", functools.partial(_unavailable, error)))
+        return targets
+    for sample_name, spec in named:
         targets.append(Target(f"tenant/{sample_name}", functools.partial(check_tenant_spec, spec, config)))
     return targets
 
 
+def _unavailable(error: Exception) -> list[Violation]:
+    raise OfflineCheckError(f"the tenant samples cannot be loaded: {error}") from error
+
+
 def sample_specs(module: Any) -> list[tuple[str, Any]]:
-    """The sample `TenantSpec`s a samples module exposes."""
+    """The named `TenantSpec`s of a samples module: its `samples()` mapping, else its module-level specs."""
     tenant_spec = _program_attribute("programs.tenant", "TenantSpec")
-    found: list[tuple[str, Any]] = []
-    for name, value in vars(module).items():
-        if isinstance(value, tenant_spec):
-            found.append((name.lower(), value))
-        elif isinstance(value, Mapping) and value and all(isinstance(v, tenant_spec) for v in value.values()):
-            found.extend((f"{name.lower()}.{key}", v) for key, v in value.items())
-    return found
+    factory = getattr(module, "samples", None)
+    if callable(factory):
+        named = factory()
+        if isinstance(named, Mapping):
+            return [(str(name), spec) for name, spec in named.items() if isinstance(spec, tenant_spec)]
+    return [(name.lower(), value) for name, value in vars(module).items() if isinstance(value, tenant_spec)]
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What one target produced: its violations, or the error that kept it from running."""
+
+    target: str
+    violations: list[Violation]
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or has_mandatory(self.violations)
+
+
+def run_targets(targets: Iterable[Target]) -> list[TargetResult]:
+    """Run each target; a program that fails is recorded as an error instead of stopping the others."""
+    results = []
+    for target in targets:
+        started = time.perf_counter()
+        try:
+            violations = target.run()
+        except (OfflineCheckError, ConfigError) as error:
+            cause = error.__cause__
+            detail = f"{error}" if cause is None else f"{error} ({type(cause).__name__})"
+            results.append(TargetResult(target.name, [], detail, time.perf_counter() - started))
+        else:
+            results.append(TargetResult(target.name, violations, None, time.perf_counter() - started))
+    return results

@@ -76,7 +76,12 @@ RULES: tuple[ResourceRule, ...] = (
         check=pvc_storage_class,
         resource_types=frozenset({PVC, STATEFUL_SET}),
         config_schema={
-            "allowedStorageClasses": {"type": "array", "items": {"type": "string"}, "default": ["gp3"]},
+            "allowedStorageClasses": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["gp3-encrypted"],
+                "description": "The platform's classes (its encrypted gp3 class is `gp3-encrypted`).",
+            },
         },
     ),
     ResourceRule(

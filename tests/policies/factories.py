@@ -53,7 +53,7 @@ def deployment(spec: dict[str, Any] | None = None, namespace: str = TENANT_NS) -
     }
 
 
-def pvc(storage_class: str | None = "gp3", size: str = "10Gi") -> dict[str, Any]:
+def pvc(storage_class: str | None = "gp3-encrypted", size: str = "10Gi") -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
     if storage_class is not None:
         spec["storageClassName"] = storage_class

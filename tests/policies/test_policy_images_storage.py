@@ -94,11 +94,11 @@ def test_parse_quantity_refuses(text: object) -> None:
 
 def test_pvc_allowed_class_passes(report: Collector) -> None:
     rule = resource_rule("pvc-storage-class")
-    rule.check(view(PVC, pvc("gp3")), rule.defaults, report)
+    rule.check(view(PVC, pvc("gp3-encrypted")), rule.defaults, report)
     assert not report
 
 
-@pytest.mark.parametrize(("storage_class", "expected"), [("standard", "'standard'"), (None, "no storageClassName")])
+@pytest.mark.parametrize(("storage_class", "expected"), [("gp2", "'gp2'"), (None, "no storageClassName")])
 def test_pvc_other_class_fails(storage_class: str | None, expected: str, report: Collector) -> None:
     rule = resource_rule("pvc-storage-class")
     rule.check(view(PVC, pvc(storage_class)), rule.defaults, report)

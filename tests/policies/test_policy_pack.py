@@ -125,7 +125,7 @@ def test_resource_policy_skips_other_types() -> None:
 
 def test_resource_policy_uses_configuration_over_defaults() -> None:
     policy = resource_policy("pvc-size-cap")
-    claim = {"spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "20Gi"}}}}
+    claim = {"spec": {"storageClassName": "gp3-encrypted", "resources": {"requests": {"storage": "20Gi"}}}}
     violations = Violations()
     policy.validate(resource_args("kubernetes:core/v1:PersistentVolumeClaim", claim), violations)
     assert violations == []
@@ -190,7 +190,7 @@ def test_defaults_are_copies() -> None:
 
 def test_initial_config_lists_configurable_rules() -> None:
     config = initial_config()
-    assert config["pvc-storage-class"] == {"allowedStorageClasses": ["gp3"]}
+    assert config["pvc-storage-class"] == {"allowedStorageClasses": ["gp3-encrypted"]}
     assert "no-privileged-containers" in config  # exemptNamespaces
     assert "pinned-image-tags" not in config
 
