@@ -1,0 +1,154 @@
+"""`controlplane:tenant:Namespace`: the namespace, its Pod Security labels, its quota and its limit range."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field, field_validator, model_validator
+
+from programs.components import validation
+from programs.components.common import (
+    LABEL_ACCOUNT,
+    LABEL_K8S_MANAGED_BY,
+    LABEL_NAMESPACE,
+    MANAGED_BY,
+    ComponentArgs,
+    child_opts,
+    cpu_quantity,
+    memory_quantity,
+    pod_security_labels,
+    storage_quantity,
+)
+
+# What a container gets when it declares nothing (the programs always declare; this guards anything else).
+DEFAULT_CONTAINER_CPU_MILLICORES = 100
+DEFAULT_CONTAINER_MEMORY_MIB = 128
+MIN_CONTAINER_CPU_MILLICORES = 10
+MIN_CONTAINER_MEMORY_MIB = 16
+
+
+class QuotaArgs(ComponentArgs):
+    """Hard limits of the namespace's ResourceQuota (requests and limits are equal: every pod is Guaranteed)."""
+
+    pods: int = Field(ge=0)
+    cpu_millicores: int = Field(ge=0)
+    memory_mib: int = Field(ge=0)
+    storage_gib: int = Field(ge=0)
+    persistent_volume_claims: int = Field(ge=0)
+
+
+class TenantNamespaceArgs(ComponentArgs):
+    name: str
+    account_id: str
+    pod_security_version: str = Field(pattern=r"^(latest|v1\.\d+)$")
+    quota: QuotaArgs
+    max_container_cpu_millicores: int = Field(ge=MIN_CONTAINER_CPU_MILLICORES)
+    max_container_memory_mib: int = Field(ge=MIN_CONTAINER_MEMORY_MIB)
+    max_volume_size_gib: int = Field(ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validation.dns1123_label(value, what="namespace")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id(cls, value: str) -> str:
+        return validation.label_value(value, what="account id")
+
+    @model_validator(mode="after")
+    def _defaults_fit(self) -> Self:
+        if self.max_container_cpu_millicores < DEFAULT_CONTAINER_CPU_MILLICORES:
+            raise ValueError(f"max_container_cpu_millicores must be at least {DEFAULT_CONTAINER_CPU_MILLICORES}")
+        if self.max_container_memory_mib < DEFAULT_CONTAINER_MEMORY_MIB:
+            raise ValueError(f"max_container_memory_mib must be at least {DEFAULT_CONTAINER_MEMORY_MIB}")
+        return self
+
+    def labels(self) -> dict[str, str]:
+        """Labels tying every object of the namespace to its account."""
+        return {
+            LABEL_ACCOUNT: self.account_id,
+            LABEL_NAMESPACE: self.name,
+            LABEL_K8S_MANAGED_BY: MANAGED_BY,
+        }
+
+
+class TenantNamespace(pulumi.ComponentResource):
+    """A tenant's namespace under the `restricted` Pod Security Standard, with a quota and a limit range."""
+
+    name: pulumi.Output[str]
+    namespace: k8s.core.v1.Namespace
+    quota: k8s.core.v1.ResourceQuota
+    limit_range: k8s.core.v1.LimitRange
+
+    def __init__(
+        self, resource_name: str, args: TenantNamespaceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("controlplane:tenant:Namespace", resource_name, None, opts)
+        labels = args.labels()
+
+        self.namespace = k8s.core.v1.Namespace(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.name,
+                labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
+            ),
+            opts=child_opts(self),
+        )
+        in_namespace = child_opts(self, depends_on=[self.namespace])
+        quota = args.quota
+        self.quota = k8s.core.v1.ResourceQuota(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="tenant-quota", namespace=args.name, labels=labels),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    "pods": str(quota.pods),
+                    "requests.cpu": cpu_quantity(quota.cpu_millicores),
+                    "limits.cpu": cpu_quantity(quota.cpu_millicores),
+                    "requests.memory": memory_quantity(quota.memory_mib),
+                    "limits.memory": memory_quantity(quota.memory_mib),
+                    "requests.storage": storage_quantity(quota.storage_gib),
+                    "persistentvolumeclaims": str(quota.persistent_volume_claims),
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            ),
+            opts=in_namespace,
+        )
+        self.limit_range = k8s.core.v1.LimitRange(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="tenant-limits", namespace=args.name, labels=labels),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default={
+                            "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
+                            "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
+                        },
+                        default_request={
+                            "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
+                            "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
+                        },
+                        min={
+                            "cpu": cpu_quantity(MIN_CONTAINER_CPU_MILLICORES),
+                            "memory": memory_quantity(MIN_CONTAINER_MEMORY_MIB),
+                        },
+                        max={
+                            "cpu": cpu_quantity(args.max_container_cpu_millicores),
+                            "memory": memory_quantity(args.max_container_memory_mib),
+                        },
+                    ),
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="PersistentVolumeClaim",
+                        min={"storage": "1Gi"},
+                        max={"storage": storage_quantity(args.max_volume_size_gib)},
+                    ),
+                ]
+            ),
+            opts=in_namespace,
+        )
+        self.name = self.namespace.metadata.apply(lambda metadata: str(metadata.name))
+        self.register_outputs({"name": self.name})
