@@ -66,6 +66,31 @@ class Settings(BaseSettings):
     session_cookie_name: str = "cp_session"
     session_ttl_hours: int = 24 * 7
 
+    # --- Sign-in: phone one-time codes (Twilio Verify) and Sign-In with Ethereum (EIP-4361) -------------------
+    # Phone sign-in answers 503 until the account SID, auth token and Verify service SID are set.
+    # twilio_verify_base_url stays None for Twilio itself; tests point it at a local stand-in.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_verify_service_sid: str | None = None
+    twilio_verify_base_url: str | None = None
+    twilio_timeout_s: float = 10.0
+    otp_sends_per_number_per_hour: int = 5
+    otp_sends_per_ip_per_hour: int = 20
+    otp_wrong_codes_before_cooldown: int = 5  # per number; then codes for it are refused for otp_cooldown_s
+    otp_cooldown_s: int = 900
+    # A SIWE message must name this domain (host[:port]) and a URI under siwe_uri; both default to public_url's.
+    siwe_domain: str | None = None
+    siwe_uri: str | None = None
+    siwe_chain_ids: list[int] = [1]
+    siwe_nonce_ttl_s: int = 300  # also the oldest "Issued At" accepted
+    siwe_clock_skew_s: int = 60
+    siwe_nonces_per_ip_per_hour: int = 300
+    # Ethereum JSON-RPC endpoints by chain id, e.g. CONTROLPLANE_ETHEREUM_RPC_URLS='{"1": "https://..."}'. SIWE uses
+    # them for contract wallets (EIP-1271); a chain without one accepts only ordinary accounts' signatures.
+    ethereum_rpc_urls: dict[int, str] = {}
+    ethereum_rpc_timeout_s: float = 10.0
+    # --- end of sign-in settings ------------------------------------------------------------------------------
+
     @property
     def is_development(self) -> bool:
         return self.env in ("development", "test")

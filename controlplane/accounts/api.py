@@ -1,21 +1,38 @@
-"""Account endpoints: API keys."""
+"""Account endpoints: sign-in and sessions, the account and its ways in, API keys, and the operators' view.
+
+Sign-in answers set the session cookie (the only cookie: ``HttpOnly``, ``SameSite=Lax``, host-only, ``Secure``
+outside development) and return the CSRF token that cookie-authenticated writes must echo in ``X-CSRF-Token``.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import Field
 
-from controlplane.accounts import api_keys
-from controlplane.accounts.principal import Principal, RequireScope
+from controlplane.accounts import api_keys, phone, service, sessions, wallets
+from controlplane.accounts.models import Account
+from controlplane.accounts.principal import (
+    CurrentPrincipal,
+    OperatorPrincipal,
+    Principal,
+    RequireScope,
+    SessionPrincipal,
+    check_origin,
+)
 from controlplane.accounts.scopes import Access
-from controlplane.api.deps import PageDep, SessionDep, SettingsDep
+from controlplane.accounts.twilio_verify import TwilioVerify
+from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.settings import Settings
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+auth_router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
+account_router = APIRouter(prefix="/v1/account", tags=["account"])
+operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
 ReadKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.READ))]
 WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))]
@@ -68,3 +85,314 @@ def list_api_keys(principal: ReadKeys, session: SessionDep, page: PageDep) -> Re
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(key_id: uuid.UUID, principal: WriteKeys, session: SessionDep) -> ApiKeyOut:
     return ApiKeyOut.model_validate(api_keys.revoke_api_key(session, principal.account_id, key_id))
+
+
+# --- Shared dependencies and shapes -------------------------------------------------------------------------------
+# (Dependencies that do no I/O are ``async``, as in ``controlplane.api.deps``: no thread-pool hop for them.)
+
+ReadAccount = Annotated[Principal, Depends(RequireScope("account", Access.READ))]
+WriteAccount = Annotated[Principal, Depends(RequireScope("account", Access.WRITE))]
+
+
+async def get_phone_verifier(settings: SettingsDep) -> TwilioVerify:
+    return TwilioVerify.from_settings(settings)
+
+
+PhoneVerifier = Annotated[TwilioVerify, Depends(get_phone_verifier)]
+
+
+async def same_origin(request: Request, settings: SettingsDep) -> None:
+    """Sign-in from another site's page is refused, so nobody can sign a visitor in to the wrong account."""
+    check_origin(request, settings)
+
+
+async def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+PhoneField = Annotated[str, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
+CodeField = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{4,10}$", description="The code received by SMS")]
+AgeField = Annotated[
+    bool, Field(description="Must be true when this sign-in creates an account: the service is for adults")
+]
+MessageField = Annotated[str, Field(min_length=1, max_length=4096, description="The EIP-4361 message, as signed")]
+SignatureField = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=2 + 2 * 4096)]
+
+
+class WalletOut(ResponseModel):
+    address: str = Field(description="EIP-55 checksummed")
+    created_at: datetime
+
+
+class AccountOut(ResponseModel):
+    id: uuid.UUID
+    created_at: datetime
+    age_confirmed_at: datetime
+    has_phone: bool = Field(description="The number itself is not kept, only a keyed hash of it")
+    wallets: list[WalletOut]
+    is_operator: bool
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        return cls(
+            id=account.id,
+            created_at=account.created_at,
+            age_confirmed_at=account.age_confirmed_at,
+            has_phone=account.phone_hash is not None,
+            wallets=[WalletOut.model_validate(wallet) for wallet in account.wallets],
+            is_operator=account.is_operator,
+        )
+
+
+class SignedIn(ResponseModel):
+    account: AccountOut
+    new_account: bool
+    csrf_token: str = Field(description="Echo it in X-CSRF-Token on state-changing requests made with the cookie")
+    expires_at: datetime
+
+
+def _signed_in(response: Response, settings: Settings, new: sessions.NewSession) -> SignedIn:
+    response.set_cookie(
+        settings.session_cookie_name,
+        new.token,
+        max_age=settings.session_ttl_hours * 3600,
+        path="/",
+        secure=not settings.is_development,
+        httponly=True,
+        samesite="lax",
+    )
+    return SignedIn(
+        account=AccountOut.of(new.account),
+        new_account=new.new_account,
+        csrf_token=new.csrf_token,
+        expires_at=new.expires_at,
+    )
+
+
+# --- Sign-in: phone one-time codes ---------------------------------------------------------------------------------
+
+
+class OtpStart(ApiModel):
+    phone: PhoneField
+
+
+class OtpStarted(ResponseModel):
+    status: Literal["pending"] = "pending"
+    message: str = "if this number can receive SMS, a code is on its way"
+
+
+class OtpVerify(ApiModel):
+    phone: PhoneField
+    code: CodeField
+    confirm_age_18: AgeField = False
+
+
+@auth_router.post(
+    "/otp/start",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OtpStarted,
+    dependencies=[Depends(same_origin)],
+    summary="Text a one-time code to a phone number",
+)
+def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp) -> OtpStarted:
+    phone.send_code(runtime.redis, runtime.settings, verifier, body.phone, ip)
+    return OtpStarted()
+
+
+@auth_router.post(
+    "/otp/verify",
+    response_model=SignedIn,
+    dependencies=[Depends(same_origin)],
+    summary="Sign in with the code (creating the account on first sign-in)",
+)
+def verify_phone_sign_in(
+    body: OtpVerify,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    verifier: PhoneVerifier,
+) -> SignedIn:
+    settings = runtime.settings
+    new = service.sign_in_with_phone(
+        session,
+        runtime.redis,
+        settings,
+        verifier,
+        phone_number=body.phone,
+        code=body.code,
+        confirm_age_18=body.confirm_age_18,
+        replacing=request.cookies.get(settings.session_cookie_name),
+    )
+    return _signed_in(response, settings, new)
+
+
+# --- Sign-in: Sign-In with Ethereum --------------------------------------------------------------------------------
+
+
+class NonceOut(ResponseModel):
+    nonce: str = Field(description="Put it in the message's Nonce field; it is good once")
+    expires_at: datetime
+    domain: str = Field(description="The message's domain must be this")
+    uri: str = Field(description="The message's URI must be this, or a path under it")
+    chain_ids: list[int] = Field(description="Chains whose messages are accepted")
+
+
+class SiweSignIn(ApiModel):
+    message: MessageField
+    signature: SignatureField
+    confirm_age_18: AgeField = False
+
+
+class WalletProof(ApiModel):
+    message: MessageField
+    signature: SignatureField
+
+
+@auth_router.get("/siwe/nonce", response_model=NonceOut, summary="A single-use nonce for a SIWE message")
+def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
+    return NonceOut.model_validate(wallets.issue_nonce(runtime.redis, runtime.settings, ip))
+
+
+@auth_router.post(
+    "/siwe/verify",
+    response_model=SignedIn,
+    dependencies=[Depends(same_origin)],
+    summary="Sign in with a signed EIP-4361 message (creating the account on first sign-in)",
+)
+def siwe_sign_in(
+    body: SiweSignIn, request: Request, response: Response, runtime: RuntimeDep, session: SessionDep
+) -> SignedIn:
+    settings = runtime.settings
+    new = service.sign_in_with_wallet(
+        session,
+        runtime.redis,
+        settings,
+        message=body.message,
+        signature=body.signature,
+        confirm_age_18=body.confirm_age_18,
+        replacing=request.cookies.get(settings.session_cookie_name),
+    )
+    return _signed_in(response, settings, new)
+
+
+# --- Sessions ------------------------------------------------------------------------------------------------------
+
+
+class SessionOut(ResponseModel):
+    account_id: uuid.UUID
+    is_operator: bool
+    authenticated_by: Literal["session", "api_key"]
+    expires_at: datetime | None
+    csrf_token: str | None = Field(description="The session's CSRF token (null for API keys)")
+
+
+@auth_router.get("/session", response_model=SessionOut, summary="Who is signed in")
+def who_is_signed_in(
+    principal: CurrentPrincipal, request: Request, session: SessionDep, settings: SettingsDep
+) -> SessionOut:
+    cookie = request.cookies.get(settings.session_cookie_name)
+    return SessionOut.model_validate(sessions.signed_in_as(session, settings, principal, cookie))
+
+
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
+def logout(principal: SessionPrincipal, session: SessionDep, settings: SettingsDep) -> Response:
+    assert principal.session_id is not None
+    sessions.end_session(session, principal.session_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        settings.session_cookie_name, path="/", secure=not settings.is_development, httponly=True, samesite="lax"
+    )
+    return response
+
+
+# --- The account and its ways in -----------------------------------------------------------------------------------
+
+
+class PhoneLink(ApiModel):
+    phone: PhoneField
+    code: CodeField
+
+
+AddressPath = Annotated[str, Path(min_length=1, max_length=42, description="The wallet's address")]
+
+
+@account_router.get("", response_model=AccountOut, summary="The signed-in account")
+def read_account(principal: ReadAccount, session: SessionDep) -> AccountOut:
+    return AccountOut.of(service.get_account(session, principal.account_id))
+
+
+@account_router.post("/wallets", response_model=AccountOut, summary="Link a wallet (a signed SIWE message)")
+def link_wallet(body: WalletProof, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep) -> AccountOut:
+    account = service.link_wallet(
+        session, runtime.redis, runtime.settings, principal.account_id, message=body.message, signature=body.signature
+    )
+    return AccountOut.of(account)
+
+
+@account_router.delete("/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet")
+def unlink_wallet(address: AddressPath, principal: WriteAccount, session: SessionDep) -> AccountOut:
+    return AccountOut.of(service.unlink_wallet(session, principal.account_id, address))
+
+
+@account_router.post(
+    "/phone/start",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OtpStarted,
+    summary="Text a code to the phone number to link",
+)
+def start_phone_link(
+    body: OtpStart, _principal: WriteAccount, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp
+) -> OtpStarted:
+    service.start_phone_link(runtime.redis, runtime.settings, verifier, phone_number=body.phone, client_ip=ip)
+    return OtpStarted()
+
+
+@account_router.post("/phone/verify", response_model=AccountOut, summary="Link the phone number with its code")
+def link_phone(
+    body: PhoneLink, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep, verifier: PhoneVerifier
+) -> AccountOut:
+    account = service.link_phone(
+        session,
+        runtime.redis,
+        runtime.settings,
+        verifier,
+        principal.account_id,
+        phone_number=body.phone,
+        code=body.code,
+    )
+    return AccountOut.of(account)
+
+
+@account_router.delete("/phone", response_model=AccountOut, summary="Unlink the phone number")
+def unlink_phone(principal: WriteAccount, session: SessionDep) -> AccountOut:
+    return AccountOut.of(service.unlink_phone(session, principal.account_id))
+
+
+# --- Operators -----------------------------------------------------------------------------------------------------
+
+
+class OperatorAccountOut(ResponseModel):
+    id: uuid.UUID
+    created_at: datetime
+    status: str
+
+
+async def _operator_reading_accounts(principal: OperatorPrincipal) -> Principal:
+    principal.require("account", Access.READ)
+    return principal
+
+
+OperatorReader = Annotated[Principal, Depends(_operator_reading_accounts)]
+
+
+@operator_router.get("/accounts", response_model=Page[OperatorAccountOut], summary="Every account (operators only)")
+def list_accounts(_principal: OperatorReader, session: SessionDep, page: PageDep) -> Response:
+    rows, next_cursor = service.list_accounts(session, page)
+    return json_response(
+        Page[OperatorAccountOut](
+            items=[OperatorAccountOut.model_validate(row) for row in rows], next_cursor=next_cursor
+        )
+    )

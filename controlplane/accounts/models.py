@@ -20,7 +20,9 @@ class Account(IdMixin, TimestampMixin, Base):
     is_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
-    wallets: Mapped[list[Wallet]] = relationship(back_populates="account", cascade="all, delete-orphan")
+    wallets: Mapped[list[Wallet]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="Wallet.created_at"
+    )
 
 
 class Wallet(IdMixin, TimestampMixin, Base):

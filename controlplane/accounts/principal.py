@@ -16,7 +16,7 @@ from controlplane.accounts.scopes import ALL_SCOPES, Access, grants
 from controlplane.accounts.secrets import keyed_hash, same_digest
 from controlplane.api.deps import SessionDep, SettingsDep
 from controlplane.db import utcnow
-from controlplane.errors import Forbidden, Unauthorized
+from controlplane.errors import BadRequest, Forbidden, Unauthorized
 from controlplane.settings import Settings
 
 API_KEY_PREFIX = "cpk_"
@@ -107,11 +107,16 @@ def principal_from_cookie(request: Request, session: Session, settings: Settings
     return Principal(auth_session.account_id, ALL_SCOPES, is_operator, session_id=auth_session.id)
 
 
-def _check_csrf(request: Request, settings: Settings, auth_session: AuthSession) -> None:
-    """Cookie-authenticated writes must echo the session's CSRF token and come from our own origin."""
+def check_origin(request: Request, settings: Settings) -> None:
+    """A browser's request from another site is refused (its ``Origin`` header says where it comes from)."""
     origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") != settings.public_url.rstrip("/"):
         raise Forbidden("cross-origin request refused", code="csrf_failed")
+
+
+def _check_csrf(request: Request, settings: Settings, auth_session: AuthSession) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token and come from our own origin."""
+    check_origin(request, settings)
     supplied = request.headers.get(CSRF_HEADER, "")
     if not supplied or not same_digest(auth_session.csrf_hash, keyed_hash(settings.session_secret, supplied)):
         raise Forbidden(f"the {CSRF_HEADER} header is missing or wrong", code="csrf_failed")
@@ -146,6 +151,15 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
 
 
 OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
+
+
+async def require_session(principal: CurrentPrincipal) -> Principal:
+    if principal.session_id is None:
+        raise BadRequest("this needs the session cookie, not an API key", code="session_required")
+    return principal
+
+
+SessionPrincipal = Annotated[Principal, Depends(require_session)]
 
 
 class RequireScope:

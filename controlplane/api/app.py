@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from controlplane.accounts.api import account_router, auth_router, operator_router
 from controlplane.accounts.api import router as api_keys_router
 from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
@@ -28,7 +29,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(account_router)
     app.include_router(api_keys_router)
+    app.include_router(operator_router)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
     app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
     app.add_middleware(
