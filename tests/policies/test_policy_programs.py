@@ -21,10 +21,6 @@ from programs.tenant.samples import multi_app_spec, samples, spec_with_apps
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 STACK_FILES = sorted(STACKS.glob("Pulumi.*.yaml"))
 SAMPLES = samples()
-# Without Cloudflare the tenant program has no origin certificate, so its Ingresses declare no TLS section;
-# `tenant-ingress-tls` refuses that (a known gap of the no-Cloudflare development mode, reported to the
-# programs' owner). Nothing else may fail there.
-NO_CLOUDFLARE_GAP = {"tenant-ingress-tls"}
 
 
 def test_there_is_something_to_check() -> None:
@@ -34,11 +30,7 @@ def test_there_is_something_to_check() -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_tenant_samples_pass_every_rule(name: str) -> None:
-    violations = check_tenant_spec(SAMPLES[name])
-    if name.endswith("-no-cloudflare"):
-        assert {v.rule for v in violations} <= NO_CLOUDFLARE_GAP, violations
-    else:
-        assert violations == []
+    assert check_tenant_spec(SAMPLES[name]) == []
 
 
 @pytest.mark.parametrize("state", list(LifecycleState))
