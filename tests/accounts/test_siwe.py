@@ -22,7 +22,8 @@ from tests.support.evm_rpc import EvmRpc
 
 def test_nonce_is_issued_with_what_the_message_must_say(client: TestClient, runtime: Runtime) -> None:
     body = client.get("/v1/auth/siwe/nonce").json()
-    assert len(body["nonce"]) >= 8 and body["nonce"].isalnum()
+    assert len(body["nonce"]) >= 8
+    assert body["nonce"].isalnum()
     assert body["domain"] == DOMAIN
     assert body["uri"] == "http://127.0.0.1:8000"
     assert 1 in body["chain_ids"]
