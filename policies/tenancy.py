@@ -30,6 +30,10 @@ from collections.abc import Sequence
 from policies.kube import ACCOUNT_LABEL, NAMESPACE, labels_of
 from policies.registry import ResourceView
 
+TENANT_PROJECT = "tenant"
+"""The Pulumi project name of tenant stacks (the default of `tenant-stack-identified`'s `tenantProjects`);
+the engine creates tenant stacks under it, and `check_tenant_spec` runs the tenant program under it."""
+
 
 def is_tenant_namespace(view: ResourceView) -> bool:
     return view.type == NAMESPACE and ACCOUNT_LABEL in labels_of(view.props)

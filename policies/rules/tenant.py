@@ -28,7 +28,7 @@ from policies.kube import (
 )
 from policies.props import get_path, items, mapping, strings
 from policies.registry import Report, ResourceRule, ResourceView, RuleConfig, StackRule
-from policies.tenancy import is_tenant_namespace, project_of, tenant_namespaces
+from policies.tenancy import TENANT_PROJECT, is_tenant_namespace, project_of, tenant_namespaces
 
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
@@ -266,7 +266,7 @@ STACK_RULES: tuple[StackRule, ...] = (
             "tenantProjects": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["tenant"],
+                "default": [TENANT_PROJECT],
                 "description": "Pulumi project names whose stacks are tenant stacks.",
             },
         },
