@@ -136,10 +136,10 @@ def scheduler() -> None:
     """Run the periodic scheduler (metering, retention, drift checks, ...)."""
     configure_logging()
     from controlplane.runtime import get_runtime
-    from controlplane.worker.scheduler import run_scheduler
+    from controlplane.worker.scheduler import periodic_tasks, run_scheduler
 
     runtime = get_runtime()
-    run_scheduler(runtime.redis, runtime.queue)
+    run_scheduler(runtime.redis, runtime.queue, periodic_tasks(runtime.settings))
 
 
 @app.command()

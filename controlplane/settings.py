@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Well-known values: safe only on a developer's machine or in the test suite.
 DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105
@@ -90,6 +91,43 @@ class Settings(BaseSettings):
     ethereum_rpc_urls: dict[int, str] = {}
     ethereum_rpc_timeout_s: float = 10.0
     # --- end of sign-in settings ------------------------------------------------------------------------------
+
+    # --- Reconcile: the engine, its locks and retries ---------------------------------------------------------
+    engine: str = "controlplane.engine.pulumi_engine:PulumiEngine"  # module:Class implementing engine.Engine
+    pulumi_root: Path | None = None  # a folder with bin/pulumi; None: pulumi and its plugins are found on PATH
+    pulumi_backend_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CONTROLPLANE_PULUMI_BACKEND_URL", "PULUMI_BACKEND_URL")
+    )  # None: file:// under data_dir; s3:// or postgres:// in production
+    pulumi_secrets_provider: str = "passphrase"  # awskms://... in production
+    policy_pack_dir: Path | None = _REPO_ROOT / "policies"
+    operation_timeout_s: int = 900
+    stack_lock_lease_s: int = 60
+    reconcile_max_attempts: int = 5  # consecutive failures before the namespace is marked stalled
+    retry_base_delay_s: float = 5.0
+    retry_max_delay_s: float = 600.0
+    resync_interval_s: int = 60
+    drift_check_interval_s: int = 6 * 3600
+
+    # --- The platform the tenant stacks run on (outputs of the platform stack) --------------------------------
+    # With platform_stack set, its outputs replace these values (read through the Automation API and cached).
+    platform_stack: str | None = None
+    platform_outputs_cache_s: int = 300
+    platform_base_domain: str = "apps.controlplane.test"
+    platform_ingress_class: str = "nginx"
+    platform_ingress_namespace: str = "ingress-nginx"
+    platform_storage_class: str = "gp3-encrypted"
+    platform_cluster_private_cidrs: list[str] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    platform_kubernetes_version: str = "1.34"
+    platform_kubeconfig: SecretStr | None = None
+    # Without a kubeconfig the manifests are written here instead of applied (development and end-to-end tests).
+    platform_render_dir: Path | None = None
+    platform_max_volume_size_gib: int = 100
+    platform_allowed_registries: list[str] = []
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_zone_id: str | None = None
+    cloudflare_load_balancer_hostname: str | None = None
+    cloudflare_base_url: str | None = None
+    # --- end of reconcile and platform settings ---------------------------------------------------------------
 
     @property
     def is_development(self) -> bool:

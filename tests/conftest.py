@@ -54,7 +54,18 @@ def settings(
             "CONTROLPLANE_DATA_DIR": str(data_dir),
         }
     )
-    return Settings(env="test", database_url=postgres.url, redis_url=redis_server.url, data_dir=data_dir)
+    return Settings(
+        env="test",
+        database_url=postgres.url,
+        redis_url=redis_server.url,
+        data_dir=data_dir,
+        # The job tests drive a recording double; the real Pulumi engine has its own end-to-end tests.
+        engine="tests.support.engine_double:RecordingEngine",
+        retry_base_delay_s=0.2,
+        retry_max_delay_s=1.0,
+        stack_lock_lease_s=3,
+        reconcile_max_attempts=3,
+    )
 
 
 @pytest.fixture(scope="session")

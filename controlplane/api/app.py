@@ -10,6 +10,8 @@ from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
 from controlplane.api.middleware import RequestContextMiddleware
 from controlplane.api.schemas import ErrorResponse
+from controlplane.deployments.api import operator_router as namespaces_operator_router
+from controlplane.deployments.api import router as namespaces_router
 from controlplane.health.api import router as health_router
 from controlplane.runtime import Runtime
 
@@ -33,6 +35,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(account_router)
     app.include_router(api_keys_router)
     app.include_router(operator_router)
+    app.include_router(namespaces_router)
+    app.include_router(namespaces_operator_router)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
     app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
     app.add_middleware(

@@ -18,6 +18,7 @@ from redis import Redis
 from rq import Queue
 
 from controlplane.queue import PendingJob, enqueue, job_id
+from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,15 @@ class PeriodicTask:
     func: str  # import path, so the scheduler never imports the job's dependencies
 
 
-PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
-    PeriodicTask("purge-idempotency-records", 3600, "controlplane.worker.jobs.purge_idempotency_records"),
-)
+def periodic_tasks(settings: Settings) -> tuple[PeriodicTask, ...]:
+    return (
+        PeriodicTask("purge-idempotency-records", 3600, "controlplane.worker.jobs.purge_idempotency_records"),
+        PeriodicTask("resync-namespaces", settings.resync_interval_s, "controlplane.deployments.reconcile.resync"),
+        PeriodicTask("drift-sweep", settings.drift_check_interval_s, "controlplane.deployments.reconcile.drift_sweep"),
+    )
 
 
-def enqueue_due(redis: Redis, queue: Queue, tasks: tuple[PeriodicTask, ...] = PERIODIC_TASKS) -> list[str]:
+def enqueue_due(redis: Redis, queue: Queue, tasks: tuple[PeriodicTask, ...]) -> list[str]:
     """Enqueue every task whose interval has passed; returns the names enqueued."""
     enqueued = []
     for task in tasks:
@@ -44,7 +48,13 @@ def enqueue_due(redis: Redis, queue: Queue, tasks: tuple[PeriodicTask, ...] = PE
     return enqueued
 
 
-def run_scheduler(redis: Redis, queue: Queue, tick_s: float = 1.0, stop: Callable[[], bool] | None = None) -> None:
+def run_scheduler(
+    redis: Redis,
+    queue: Queue,
+    tasks: tuple[PeriodicTask, ...],
+    tick_s: float = 1.0,
+    stop: Callable[[], bool] | None = None,
+) -> None:
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -53,8 +63,8 @@ def run_scheduler(redis: Redis, queue: Queue, tick_s: float = 1.0, stop: Callabl
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    log.info("scheduler started with %d periodic tasks", len(PERIODIC_TASKS))
+    log.info("scheduler started with %d periodic tasks", len(tasks))
     while not stopping.is_set() and not (stop and stop()):
-        for name in enqueue_due(redis, queue):
+        for name in enqueue_due(redis, queue, tasks):
             log.info("enqueued periodic task %s", name)
         stopping.wait(tick_s)

@@ -1,0 +1,126 @@
+"""Desired state (namespaces, apps) and what the engine observed (operations and their events)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
+
+
+class DesiredState(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # workloads at zero, no public routes, volumes kept
+    VOLUMES_RELEASED = "volumes_released"  # suspended, and the volume claims removed
+    DELETED = "deleted"  # the stack is destroyed and removed; the configuration is kept
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # a change waits for its reconcile
+    RECONCILING = "reconciling"
+    READY = "ready"  # observed_generation == generation
+    FAILED = "failed"  # the last run failed; a retry is scheduled
+    STALLED = "stalled"  # retries exhausted; an operator retry is needed
+    DELETED = "deleted"
+
+
+class OperationKind(StrEnum):
+    UP = "up"
+    PREVIEW = "preview"
+    REFRESH = "refresh"
+    DESTROY = "destroy"
+    DRIFT_CHECK = "drift_check"
+
+
+class OperationResult(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Namespace(IdMixin, TimestampMixin, Base):
+    __tablename__ = "namespaces"
+
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    desired_state: Mapped[str] = mapped_column(String(20), default=DesiredState.ACTIVE)
+    status: Mapped[str] = mapped_column(String(20), default=Status.PENDING, index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # What the last successful run applied, so billing and the lifecycle know what is really out there.
+    observed_state: Mapped[str | None] = mapped_column(String(20))
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    drift_detected: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    suspended_at: Mapped[datetime | None]
+    volumes_released_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    apps: Mapped[list[App]] = relationship(
+        back_populates="namespace", cascade="all, delete-orphan", order_by="App.name", lazy="selectin"
+    )
+
+    __table_args__ = (
+        # A name is unique among the namespaces that exist; a deleted one's configuration is kept under its name.
+        Index("uq_namespaces_live_name", "name", unique=True, postgresql_where=text("desired_state <> 'deleted'")),
+    )
+
+    @property
+    def stack_name(self) -> str:
+        return f"ns-{self.id.hex}"
+
+
+class App(IdMixin, TimestampMixin, Base):
+    __tablename__ = "apps"
+
+    namespace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    image: Mapped[str] = mapped_column(String(512))
+    replicas: Mapped[int] = mapped_column(Integer)
+    cpu_millicores: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    ports: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    volume_size_gib: Mapped[int | None] = mapped_column(Integer)
+    volume_mount_path: Mapped[str | None] = mapped_column(String(255))
+    health_check_path: Mapped[str] = mapped_column(String(255), default="/")
+    custom_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    namespace: Mapped[Namespace] = relationship(back_populates="apps")
+
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class Operation(IdMixin, TimestampMixin, Base):
+    __tablename__ = "operations"
+
+    namespace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    generation: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(20), default=OperationResult.RUNNING)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    changes: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class OperationEvent(Base):
+    __tablename__ = "operation_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    operation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_operation_events_operation_id_id", "operation_id", "id"),)

@@ -1,0 +1,387 @@
+"""The reconcile jobs: make a namespace's stack match its newest desired state, one run per stack at a time.
+
+Level-triggered, like a Kubernetes controller: a job reads the desired state when it starts (not when it was
+queued), applies the newest generation, and does nothing when the stack is already there. Every run is an
+:class:`Operation` with its engine events. Failures retry with exponential backoff; repeated failures stall the
+namespace until an operator retries it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rq.exceptions import DuplicateJobError
+from sqlalchemy import insert, or_, select
+
+from controlplane.db import transaction, utcnow
+from controlplane.deployments.models import (
+    DesiredState,
+    Namespace,
+    Operation,
+    OperationEvent,
+    OperationKind,
+    OperationResult,
+    Status,
+)
+from controlplane.deployments.platform import platform_settings
+from controlplane.deployments.service import PREVIEW_JOB, RECONCILE_JOB, job_timeout
+from controlplane.deployments.spec import build_tenant_spec
+from controlplane.deployments.stack_lock import StackLock
+from controlplane.engine.interface import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineUnavailable,
+    PolicyViolation,
+    RunKind,
+    RunResult,
+    load_engine,
+)
+from controlplane.errors import AppError
+from controlplane.queue import PendingJob, enqueue, job_id
+from controlplane.runtime import Runtime, get_runtime
+from programs.tenant import TenantSpec
+
+log = logging.getLogger(__name__)
+
+# Runs per job: edits made while a run is in progress are applied by the next pass of the same job.
+MAX_PASSES = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespace_id: uuid.UUID
+    operation_id: uuid.UUID
+    kind: RunKind
+    generation: int
+    desired_state: str
+    spec: TenantSpec | None
+
+
+def stack_name_of(namespace_id: uuid.UUID) -> str:
+    return f"ns-{namespace_id.hex}"
+
+
+# --- jobs --------------------------------------------------------------------------------------------------------
+
+
+def reconcile(namespace_id: str) -> str:
+    runtime = get_runtime()
+    ns_id = uuid.UUID(namespace_id)
+    lock = StackLock(runtime.redis, stack_name_of(ns_id), runtime.settings.stack_lock_lease_s)
+    if not lock.acquire():
+        _schedule(runtime, RECONCILE_JOB, namespace_id, "reconcile-busy", runtime.settings.stack_lock_lease_s / 2)
+        return "stack busy: retry scheduled"
+    try:
+        engine = load_engine(runtime.settings)
+        if lock.interrupted_run():
+            _recover(runtime, engine, lock, ns_id)
+        for _ in range(MAX_PASSES):
+            plan = _plan(runtime, ns_id)
+            if plan is None:
+                return "up to date"
+            if not _execute(runtime, engine, lock, plan):
+                return "failed"
+        return "more changes pending"
+    finally:
+        lock.release()
+
+
+def run_preview(operation_id: str) -> str:
+    runtime = get_runtime()
+    with transaction(runtime.engine) as session:
+        operation = session.get(Operation, uuid.UUID(operation_id))
+        if operation is None:
+            return "operation gone"
+        namespace_id = operation.namespace_id
+    lock = StackLock(runtime.redis, stack_name_of(namespace_id), runtime.settings.stack_lock_lease_s)
+    if not lock.acquire():
+        _schedule(runtime, PREVIEW_JOB, operation_id, "preview-busy", runtime.settings.stack_lock_lease_s / 2)
+        return "stack busy: retry scheduled"
+    try:
+        with transaction(runtime.engine) as session:
+            namespace = session.get(Namespace, namespace_id)
+            operation = session.get(Operation, uuid.UUID(operation_id))
+            if namespace is None or operation is None:
+                return "namespace gone"
+            spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+            operation.result, operation.started_at = OperationResult.RUNNING, utcnow()
+        result, error = _run(
+            runtime, load_engine(runtime.settings), lock, RunKind.PREVIEW, namespace_id, spec, uuid.UUID(operation_id)
+        )
+        _finish_operation(runtime, uuid.UUID(operation_id), result, error)
+        return "previewed" if error is None else "preview failed"
+    finally:
+        lock.release()
+
+
+def check_drift(namespace_id: str) -> str:
+    """``refresh --preview-only``: flag the namespace when the cluster no longer matches the stack's state."""
+    runtime = get_runtime()
+    ns_id = uuid.UUID(namespace_id)
+    lock = StackLock(runtime.redis, stack_name_of(ns_id), runtime.settings.stack_lock_lease_s)
+    if not lock.acquire():
+        return "stack busy: next sweep"
+    try:
+        with transaction(runtime.engine) as session:
+            namespace = session.get(Namespace, ns_id)
+            if namespace is None or namespace.status != Status.READY:
+                return "not ready: skipped"
+            spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+            operation = Operation(
+                namespace_id=ns_id,
+                kind=OperationKind.DRIFT_CHECK,
+                generation=namespace.observed_generation,
+                started_at=utcnow(),
+                changes={},
+            )
+            session.add(operation)
+            session.flush()
+            operation_id = operation.id
+        result, error = _run(
+            runtime, load_engine(runtime.settings), lock, RunKind.DRIFT_CHECK, ns_id, spec, operation_id
+        )
+        _finish_operation(runtime, operation_id, result, error)
+        if result is not None:
+            with transaction(runtime.engine) as session:
+                namespace = session.get(Namespace, ns_id, with_for_update=True)
+                if namespace is not None:
+                    namespace.drift_detected = result.changed
+        return "drift" if result is not None and result.changed else "no drift"
+    finally:
+        lock.release()
+
+
+def resync() -> int:
+    """Safety net: queue a reconcile for every namespace whose desired state is not yet applied."""
+    runtime = get_runtime()
+    with transaction(runtime.engine) as session:
+        ids = session.scalars(
+            select(Namespace.id).where(
+                Namespace.status.not_in([Status.STALLED, Status.DELETED]),
+                or_(
+                    Namespace.observed_generation < Namespace.generation,
+                    Namespace.desired_state == DesiredState.DELETED,
+                ),
+            )
+        ).all()
+    for ns_id in ids:
+        enqueue(runtime.queue, _reconcile_job(runtime, ns_id))
+    return len(ids)
+
+
+def drift_sweep() -> int:
+    runtime = get_runtime()
+    with transaction(runtime.engine) as session:
+        ids = session.scalars(
+            select(Namespace.id).where(Namespace.status == Status.READY, Namespace.desired_state == DesiredState.ACTIVE)
+        ).all()
+    for ns_id in ids:
+        enqueue(
+            runtime.queue,
+            PendingJob(
+                check_drift, (str(ns_id),), job_id=job_id("drift", ns_id), timeout_s=job_timeout(runtime.settings)
+            ),
+        )
+    return len(ids)
+
+
+# --- one pass ----------------------------------------------------------------------------------------------------
+
+
+def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
+    """Read the newest desired state and open an operation for it; None when there is nothing to do."""
+    with transaction(runtime.engine) as session:
+        namespace = session.get(Namespace, ns_id, with_for_update=True)
+        if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
+            return None
+        if namespace.desired_state == DesiredState.DELETED:
+            kind, spec = RunKind.DESTROY, None
+        elif namespace.observed_generation >= namespace.generation:
+            if namespace.status != Status.READY:
+                namespace.status = Status.READY
+            return None
+        else:
+            kind = RunKind.UP
+            try:
+                spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+            except AppError as exc:
+                _stall(namespace, f"the desired state no longer validates: {exc.message}")
+                return None
+        operation = Operation(
+            namespace_id=ns_id,
+            kind=OperationKind(kind.value),
+            generation=namespace.generation,
+            started_at=utcnow(),
+            attempt=namespace.failure_count + 1,
+            changes={},
+        )
+        session.add(operation)
+        namespace.status = Status.RECONCILING
+        session.flush()
+        return Plan(ns_id, operation.id, kind, namespace.generation, namespace.desired_state, spec)
+
+
+def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:
+    result, error = _run(runtime, engine, lock, plan.kind, plan.namespace_id, plan.spec, plan.operation_id)
+    _finish_operation(runtime, plan.operation_id, result, error)
+    with transaction(runtime.engine) as session:
+        namespace = session.get(Namespace, plan.namespace_id, with_for_update=True)
+        if namespace is None:
+            return False
+        if error is None:
+            assert result is not None
+            _succeeded(namespace, plan, result)
+            return True
+        _failed(runtime, namespace, error)
+        return False
+
+
+def _run(
+    runtime: Runtime,
+    engine: Engine,
+    lock: StackLock,
+    kind: RunKind,
+    ns_id: uuid.UUID,
+    spec: TenantSpec | None,
+    operation_id: uuid.UUID,
+) -> tuple[RunResult | None, EngineError | None]:
+    sink = _EventWriter(runtime, operation_id)
+    lock.run_started()
+    try:
+        return engine.run(kind, stack_name_of(ns_id), spec, sink), None
+    except EngineError as exc:
+        log.warning("%s of %s failed: %s", kind, stack_name_of(ns_id), exc.message)
+        return None, exc
+    finally:
+        lock.run_ended()
+
+
+def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID) -> None:
+    """A worker died mid-run: cancel its update (Pulumi's lock), then refresh the state before updating."""
+    log.warning("recovering %s from an interrupted run", stack_name_of(ns_id))
+    engine.cancel(stack_name_of(ns_id))
+    with transaction(runtime.engine) as session:
+        namespace = session.get(Namespace, ns_id)
+        if namespace is None or namespace.desired_state == DesiredState.DELETED:
+            lock.run_ended()
+            return
+        spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+        operation = Operation(
+            namespace_id=ns_id,
+            kind=OperationKind.REFRESH,
+            generation=namespace.observed_generation,
+            started_at=utcnow(),
+            changes={},
+        )
+        session.add(operation)
+        session.flush()
+        operation_id = operation.id
+    result, error = _run(runtime, engine, lock, RunKind.REFRESH, ns_id, spec, operation_id)
+    _finish_operation(runtime, operation_id, result, error)
+
+
+def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
+    namespace.observed_generation = max(namespace.observed_generation, plan.generation)
+    namespace.observed_state = plan.desired_state
+    namespace.failure_count = 0
+    namespace.last_error = None
+    if plan.kind is RunKind.DESTROY:
+        namespace.status = Status.DELETED
+        namespace.outputs = {}
+    else:
+        namespace.outputs = result.outputs
+        namespace.status = Status.READY if namespace.generation == plan.generation else Status.PENDING
+    namespace.conditions = [
+        _condition("Ready", namespace.status == Status.READY, "Applied", f"generation {plan.generation} applied")
+    ]
+
+
+def _failed(runtime: Runtime, namespace: Namespace, error: EngineError) -> None:
+    namespace.failure_count += 1
+    namespace.last_error = error.message
+    hopeless = isinstance(error, PolicyViolation | EngineUnavailable)
+    if hopeless or namespace.failure_count >= runtime.settings.reconcile_max_attempts:
+        _stall(namespace, error.message)
+        return
+    namespace.status = Status.FAILED
+    delay = _backoff(runtime, namespace.failure_count)
+    namespace.conditions = [_condition("Ready", False, "RunFailed", f"{error.message} (retry in {delay:.0f} s)")]
+    _schedule(runtime, RECONCILE_JOB, str(namespace.id), f"reconcile-retry{namespace.failure_count}", delay)
+
+
+def _stall(namespace: Namespace, message: str) -> None:
+    namespace.status = Status.STALLED
+    namespace.last_error = message
+    namespace.conditions = [_condition("Stalled", True, "RetriesExhausted", message)]
+
+
+def _backoff(runtime: Runtime, failures: int) -> float:
+    base: float = runtime.settings.retry_base_delay_s * (2.0 ** (failures - 1))
+    jitter: float = random.uniform(0.8, 1.2)
+    return min(runtime.settings.retry_max_delay_s, base) * jitter
+
+
+def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, str]:
+    return {"type": kind, "status": str(status), "reason": reason, "message": message, "at": utcnow().isoformat()}
+
+
+def _finish_operation(
+    runtime: Runtime, operation_id: uuid.UUID, result: RunResult | None, error: EngineError | None
+) -> None:
+    with transaction(runtime.engine) as session:
+        operation = session.get(Operation, operation_id)
+        if operation is None:
+            return
+        operation.finished_at = utcnow()
+        operation.result = OperationResult.SUCCEEDED if error is None else OperationResult.FAILED
+        operation.changes = result.changes if result is not None else {}
+        operation.error = None if error is None else error.message
+
+
+def _reconcile_job(runtime: Runtime, ns_id: uuid.UUID) -> PendingJob:
+    return PendingJob(
+        RECONCILE_JOB, (str(ns_id),), job_id=job_id("reconcile", ns_id), timeout_s=job_timeout(runtime.settings)
+    )
+
+
+def _schedule(runtime: Runtime, func: str, target: str, kind: str, delay_s: float) -> None:
+    """Run ``func(target)`` later. The id names the kind of retry and, for busy stacks, the time slot, so that a
+    job scheduling its own successor never collides with its own id."""
+    slot = int(time.time() // max(delay_s, 1))
+    with contextlib.suppress(DuplicateJobError):  # that retry is already scheduled
+        runtime.queue.enqueue_in(
+            timedelta(seconds=delay_s),
+            func,
+            target,
+            job_id=job_id(kind, target, slot),
+            unique=True,
+            job_timeout=job_timeout(runtime.settings),
+            result_ttl=0,
+        )
+
+
+class _EventWriter:
+    """Stores each engine event as it arrives, so the API can stream a run while it is in progress."""
+
+    def __init__(self, runtime: Runtime, operation_id: uuid.UUID) -> None:
+        self.runtime = runtime
+        self.operation_id = operation_id
+
+    def __call__(self, event: EngineEvent) -> None:
+        with self.runtime.engine.begin() as conn:
+            conn.execute(
+                insert(OperationEvent).values(
+                    operation_id=self.operation_id,
+                    sequence=event.sequence,
+                    at=utcnow(),
+                    type=event.type,
+                    data=event.data,
+                )
+            )

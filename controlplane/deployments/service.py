@@ -1,0 +1,289 @@
+"""Namespaces and apps: every change of desired state bumps the generation and queues one reconcile.
+
+Changes are checked before they are stored: the tenant spec must validate and the policy pack must pass
+(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from controlplane.api.pagination import PageParams, paginate
+from controlplane.db import utcnow
+from controlplane.deployments.models import App, DesiredState, Namespace, Operation, OperationKind, Status
+from controlplane.deployments.platform import platform_settings
+from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
+from controlplane.deployments.spec import admit, build_tenant_spec
+from controlplane.errors import Conflict, NotFound, Unprocessable
+from controlplane.queue import PendingJob, enqueue_after_commit, job_id
+from controlplane.settings import Settings
+
+RECONCILE_JOB = "controlplane.deployments.reconcile.reconcile"
+PREVIEW_JOB = "controlplane.deployments.reconcile.run_preview"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a change needs besides the session: settings (for the platform) and Redis (its cached outputs)."""
+
+    settings: Settings
+    redis: Redis | None = None
+
+
+def reconcile_job(namespace_id: uuid.UUID, timeout_s: int) -> PendingJob:
+    return PendingJob(
+        RECONCILE_JOB, (str(namespace_id),), job_id=job_id("reconcile", namespace_id), timeout_s=timeout_s
+    )
+
+
+def job_timeout(settings: Settings) -> int:
+    # Room for the run, its SIGINT grace, and a recovery refresh before it.
+    return settings.operation_timeout_s * 2 + 180
+
+
+# --- reads ------------------------------------------------------------------------------------------------------
+
+
+def get_namespace(session: Session, account_id: uuid.UUID, name: str, *, for_update: bool = False) -> Namespace:
+    stmt = select(Namespace).where(
+        Namespace.account_id == account_id, Namespace.name == name, Namespace.desired_state != DesiredState.DELETED
+    )
+    namespace = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if namespace is None:
+        raise NotFound(f"no namespace named {name!r}")
+    return namespace
+
+
+def list_namespaces(
+    session: Session, account_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Namespace], str | None]:
+    stmt = select(Namespace).where(Namespace.account_id == account_id, Namespace.desired_state != DesiredState.DELETED)
+    return paginate(session, stmt, Namespace.created_at, Namespace.id, page)
+
+
+def list_operations(session: Session, namespace: Namespace, page: PageParams) -> tuple[Sequence[Operation], str | None]:
+    stmt = select(Operation).where(Operation.namespace_id == namespace.id)
+    return paginate(session, stmt, Operation.created_at, Operation.id, page)
+
+
+def get_operation(session: Session, namespace: Namespace, operation_id: uuid.UUID) -> Operation:
+    operation = session.scalar(
+        select(Operation).where(Operation.id == operation_id, Operation.namespace_id == namespace.id)
+    )
+    if operation is None:
+        raise NotFound("no such operation in this namespace")
+    return operation
+
+
+# --- writes ----------------------------------------------------------------------------------------------------
+
+
+def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body: NamespaceCreate) -> Namespace:
+    taken = session.scalar(
+        select(Namespace.id).where(Namespace.name == body.name, Namespace.desired_state != DesiredState.DELETED)
+    )
+    if taken is not None:
+        raise Conflict(f"the name {body.name!r} is taken", code="name_taken")
+    namespace = Namespace(
+        account_id=account_id,
+        name=body.name,
+        desired_state=DesiredState.ACTIVE,
+        status=Status.PENDING,
+        generation=0,
+        observed_generation=0,
+        failure_count=0,
+        drift_detected=False,
+        outputs={},
+        conditions=[],
+    )
+    namespace.apps = [_new_app(app) for app in body.apps]
+    _check_unique_app_names(namespace)
+    session.add(namespace)
+    _accept_change(session, ctx, namespace)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent create took the name between the check and the insert
+        raise Conflict(f"the name {body.name!r} is taken", code="name_taken") from exc
+    return namespace
+
+
+def apply_config(
+    session: Session, ctx: Context, account_id: uuid.UUID, name: str, config: NamespaceConfig
+) -> Namespace:
+    """Replace the namespace's apps with the configuration's (the format ``export_config`` writes)."""
+    if config.name != name:
+        raise Unprocessable(f"the configuration is for {config.name!r}, not {name!r}", code="name_mismatch")
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    current = {app.name: app for app in namespace.apps}
+    wanted = {app.name: app for app in config.apps}
+    if len(wanted) != len(config.apps):
+        raise Unprocessable("app names must be unique within a namespace", code="duplicate_app")
+    for app_name, app in current.items():
+        if app_name not in wanted:
+            namespace.apps.remove(app)
+    for app_name, app_in in wanted.items():
+        if app_name in current:
+            _update_app(current[app_name], AppPatch(**app_in.model_dump(exclude={"name"})))
+        else:
+            namespace.apps.append(_new_app(app_in))
+    _accept_change(session, ctx, namespace)
+    return namespace
+
+
+def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, body: AppIn) -> Namespace:
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    if any(app.name == body.name for app in namespace.apps):
+        raise Conflict(f"the namespace already has an app named {body.name!r}", code="duplicate_app")
+    namespace.apps.append(_new_app(body))
+    _accept_change(session, ctx, namespace)
+    return namespace
+
+
+def update_app(
+    session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str, patch: AppPatch
+) -> Namespace:
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    _update_app(_find_app(namespace, app_name), patch)
+    _accept_change(session, ctx, namespace)
+    return namespace
+
+
+def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str) -> Namespace:
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    namespace.apps.remove(_find_app(namespace, app_name))
+    _accept_change(session, ctx, namespace)
+    return namespace
+
+
+def delete_namespace(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Namespace:
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    return transition(session, ctx, namespace, DesiredState.DELETED)
+
+
+def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Operation:
+    namespace = get_namespace(session, account_id, name)
+    build_tenant_spec(namespace, platform_settings(ctx.settings, ctx.redis))
+    operation = Operation(
+        namespace_id=namespace.id,
+        kind=OperationKind.PREVIEW,
+        generation=namespace.generation,
+        result="queued",
+        changes={},
+    )
+    session.add(operation)
+    session.flush()
+    enqueue_after_commit(
+        session,
+        PendingJob(
+            PREVIEW_JOB,
+            (str(operation.id),),
+            job_id=job_id("preview", operation.id),
+            timeout_s=job_timeout(ctx.settings),
+        ),
+    )
+    return operation
+
+
+# --- lifecycle ---------------------------------------------------------------------------------------------------
+
+
+def transition(session: Session, ctx: Context, namespace: Namespace, state: DesiredState) -> Namespace:
+    """Move the namespace to ``state`` (a no-op when it is there already)."""
+    if namespace.desired_state == state:
+        return namespace
+    now = utcnow()
+    if state is DesiredState.SUSPENDED:
+        namespace.suspended_at = namespace.suspended_at or now
+    elif state is DesiredState.VOLUMES_RELEASED:
+        if namespace.desired_state != DesiredState.SUSPENDED:
+            raise Conflict("volumes are released only from a suspended namespace", code="not_suspended")
+        namespace.volumes_released_at = now
+    elif state is DesiredState.ACTIVE:
+        namespace.suspended_at = None
+        namespace.volumes_released_at = None
+    elif state is DesiredState.DELETED:
+        namespace.deleted_at = now
+    namespace.desired_state = state
+    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED)
+    return namespace
+
+
+def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Namespace:
+    """Operator action: forget the failures and reconcile again."""
+    namespace = session.get(Namespace, namespace_id, with_for_update=True)
+    if namespace is None:
+        raise NotFound("no such namespace")
+    namespace.failure_count = 0
+    namespace.status = Status.PENDING
+    enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings)))
+    return namespace
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, check: bool = True) -> None:
+    if check:
+        admit(build_tenant_spec(namespace, platform_settings(ctx.settings, ctx.redis)))
+    namespace.generation += 1
+    namespace.status = Status.PENDING
+    namespace.failure_count = 0
+    session.flush()
+    enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings)))
+
+
+def _new_app(body: AppIn) -> App:
+    return App(
+        name=body.name,
+        image=body.image,
+        replicas=body.replicas,
+        cpu_millicores=body.cpu_millicores,
+        memory_mib=body.memory_mib,
+        ports=[port.model_dump() for port in body.ports],
+        env=dict(body.env),
+        volume_size_gib=body.volume.size_gib if body.volume else None,
+        volume_mount_path=body.volume.mount_path if body.volume else None,
+        health_check_path=body.health_check_path,
+        custom_domains=list(body.custom_domains),
+    )
+
+
+def _update_app(app: App, patch: AppPatch) -> None:
+    if "volume" in patch.model_fields_set:
+        _resize_volume(app, patch)
+    for field, value in patch.model_dump(exclude_unset=True, exclude={"volume"}).items():
+        setattr(app, field, value)
+
+
+def _resize_volume(app: App, patch: AppPatch) -> None:
+    if patch.volume is None:
+        if app.volume_size_gib is not None:
+            raise Unprocessable("a volume cannot be removed from an app", code="volume_shrink")
+        return
+    if app.volume_size_gib is not None:
+        if patch.volume.size_gib < app.volume_size_gib:
+            raise Unprocessable(f"volume.size_gib can only grow ({app.volume_size_gib} GiB now)", code="volume_shrink")
+        if patch.volume.mount_path != app.volume_mount_path:
+            raise Unprocessable("volume.mount_path cannot change", code="volume_immutable")
+    app.volume_size_gib = patch.volume.size_gib
+    app.volume_mount_path = patch.volume.mount_path
+
+
+def _find_app(namespace: Namespace, app_name: str) -> App:
+    for app in namespace.apps:
+        if app.name == app_name:
+            return app
+    raise NotFound(f"no app named {app_name!r} in namespace {namespace.name!r}")
+
+
+def _check_unique_app_names(namespace: Namespace) -> None:
+    names = [app.name for app in namespace.apps]
+    if len(names) != len(set(names)):
+        raise Unprocessable("app names must be unique within a namespace", code="duplicate_app")

@@ -1,0 +1,80 @@
+"""From desired state in the database to the tenant program's typed spec, and the checks before accepting it.
+
+A change is admitted only when the spec validates (field errors name the field) and the policy pack passes on the
+program's resources; otherwise the request fails with a 422 before anything is stored or queued.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from controlplane.deployments.models import App, DesiredState, Namespace
+from controlplane.errors import Unprocessable
+from programs.tenant import LifecycleState, PlatformSettings, TenantSpec
+
+_LIFECYCLE = {
+    DesiredState.ACTIVE: LifecycleState.ACTIVE,
+    DesiredState.SUSPENDED: LifecycleState.SUSPENDED,
+    DesiredState.VOLUMES_RELEASED: LifecycleState.VOLUMES_RELEASED,
+}
+
+
+def app_document(app: App) -> dict[str, Any]:
+    """One app as the API and the YAML configuration show it (and as the spec takes it)."""
+    volume = None
+    if app.volume_size_gib is not None:
+        volume = {"size_gib": app.volume_size_gib, "mount_path": app.volume_mount_path}
+    return {
+        "name": app.name,
+        "image": app.image,
+        "replicas": app.replicas,
+        "cpu_millicores": app.cpu_millicores,
+        "memory_mib": app.memory_mib,
+        "ports": app.ports,
+        "env": app.env,
+        "volume": volume,
+        "health_check_path": app.health_check_path,
+        "custom_domains": app.custom_domains,
+    }
+
+
+def build_tenant_spec(namespace: Namespace, platform: PlatformSettings) -> TenantSpec:
+    """The spec for the namespace's current desired state; raises Unprocessable naming the bad field."""
+    lifecycle = _LIFECYCLE.get(DesiredState(namespace.desired_state), LifecycleState.SUSPENDED)
+    try:
+        return TenantSpec.model_validate(
+            {
+                "namespace": namespace.name,
+                "account_id": str(namespace.account_id or "detached"),
+                "lifecycle": lifecycle,
+                "platform": platform,
+                "apps": [app_document(app) for app in namespace.apps],
+            }
+        )
+    except ValidationError as exc:
+        raise Unprocessable("the namespace's configuration is not valid", details=_problems(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        location = [str(part) for part in error.get("loc", ())]
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        problems.append({"location": location, "message": message, "type": error.get("type", "")})
+    return problems
+
+
+def admit(spec: TenantSpec) -> None:
+    """Run the policy pack's rules on what the program would declare; refuse on any mandatory violation."""
+    from policies.offline import check_tenant_spec
+
+    violations = [violation for violation in check_tenant_spec(spec) if violation.mandatory]
+    if violations:
+        rules = sorted({violation.rule for violation in violations})
+        raise Unprocessable(
+            f"refused by policy: {', '.join(rules)}",
+            code="policy_violation",
+            details=[violation.as_dict() for violation in violations],
+        )

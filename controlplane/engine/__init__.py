@@ -1,0 +1,1 @@
+"""The engine: the one package that imports ``pulumi.automation``. It knows stacks and specs, not the database."""
