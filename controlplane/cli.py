@@ -127,7 +127,9 @@ def worker(
     from controlplane.runtime import get_runtime
 
     runtime = get_runtime()
-    rq_worker = Worker([runtime.queue], connection=runtime.redis, name=f"controlplane-{uuid.uuid4().hex[:8]}")
+    name = f"controlplane-{uuid.uuid4().hex[:8]}"
+    os.environ["CONTROLPLANE_WORKER_NAME"] = name  # the engine keeps a PULUMI_HOME per worker
+    rq_worker = Worker([runtime.queue], connection=runtime.redis, name=name)
     rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

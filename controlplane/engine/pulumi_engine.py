@@ -48,14 +48,16 @@ class PulumiEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.resolved_data_dir
-        self.pulumi_home = self.data_dir / "pulumi-home" / f"worker-{os.getpid()}"
+        # One PULUMI_HOME per worker (the worker command names itself; RQ forks a work-horse per job under it).
+        worker = os.environ.get("CONTROLPLANE_WORKER_NAME", f"pid-{os.getpid()}")
+        self.pulumi_home = self.data_dir / "pulumi-home" / worker
 
     # --- the Engine interface -------------------------------------------------------------------------------
 
     def run(self, kind: RunKind, stack_name: str, spec: TenantSpec | None, on_event: EventSink) -> RunResult:
         sink = _EventTranslator(on_event)
         try:
-            return self._with_timeout(lambda: self._run(kind, stack_name, spec, sink))
+            return run_with_timeout(lambda: self._run(kind, stack_name, spec, sink), self.settings.operation_timeout_s)
         except auto.ConcurrentUpdateError as exc:
             raise StackBusy(f"another update holds the stack's lock: {_first_line(exc)}") from exc
         except auto.CommandError as exc:
@@ -140,29 +142,32 @@ class PulumiEngine:
             return {}
         return {"PATH": f"{self.settings.pulumi_root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
-    def _with_timeout(self, work: Callable[[], T]) -> T:
-        """Run ``work`` in a thread; past the time limit, SIGINT the pulumi processes and wait for them to stop."""
-        outcome: dict[str, Any] = {}
 
-        def target() -> None:
-            try:
-                outcome["value"] = work()
-            except BaseException as exc:  # handed to the caller's thread below
-                outcome["error"] = exc
+def run_with_timeout(work: Callable[[], T], timeout_s: float, grace_s: float = _INTERRUPT_GRACE_S) -> T:
+    """Run ``work`` in a thread; past ``timeout_s``, SIGINT this process's pulumi children and let them stop.
 
-        thread = threading.Thread(target=target, name="pulumi-run", daemon=True)
-        thread.start()
-        thread.join(self.settings.operation_timeout_s)
-        if thread.is_alive():
-            interrupted = _interrupt_pulumi_children()
-            thread.join(_INTERRUPT_GRACE_S)
-            raise RunTimedOut(
-                f"the run passed its {self.settings.operation_timeout_s} s limit; "
-                f"interrupted {interrupted} pulumi process(es) with SIGINT"
-            )
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]  # type: ignore[no-any-return]
+    SIGINT, never SIGKILL: the CLI then cancels the update cleanly, writes its checkpoint and releases its lock.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="pulumi-run", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        interrupted = _interrupt_pulumi_children()
+        thread.join(grace_s)
+        raise RunTimedOut(
+            f"the run passed its {timeout_s:g} s limit; interrupted {interrupted} pulumi process(es) with SIGINT"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def _no_program() -> None:
