@@ -52,7 +52,8 @@ class AppVolumeArgs(ComponentArgs):
 
 
 class AppIngressArgs(ComponentArgs):
-    """The app's public route: every host goes to the app's public port; TLS with `tls_secret_name` if set."""
+    """The app's public route: every host goes to the app's public port over TLS, with the certificate in
+    `tls_secret_name` (the namespace's origin certificate) or, without one, the controller's default."""
 
     hosts: tuple[str, ...] = Field(min_length=1)
     ingress_class: str
@@ -360,11 +361,8 @@ def _ingress_spec(service: str, port: str, ingress: AppIngressArgs) -> k8s.netwo
     )
     return k8s.networking.v1.IngressSpecArgs(
         ingress_class_name=ingress.ingress_class,
-        tls=(
-            [k8s.networking.v1.IngressTLSArgs(hosts=list(ingress.hosts), secret_name=ingress.tls_secret_name)]
-            if ingress.tls_secret_name
-            else None
-        ),
+        # Every host is a TLS host; without a secret (no Cloudflare) the controller's default certificate serves.
+        tls=[k8s.networking.v1.IngressTLSArgs(hosts=list(ingress.hosts), secret_name=ingress.tls_secret_name)],
         rules=[
             k8s.networking.v1.IngressRuleArgs(
                 host=host,
