@@ -194,7 +194,13 @@ def test_safe_from_an_async_handler_and_many_threads() -> None:
     async def handler() -> list[Violation]:
         return check_program(node_port_program)
 
-    assert len(asyncio.run(handler())) == 1
+    # On a thread of its own: asyncio.run would leave the main thread without an event loop, which other
+    # tests' mocks (created on the main thread) rely on.
+    from_handler: list[list[Violation]] = []
+    runner = threading.Thread(target=lambda: from_handler.append(asyncio.run(handler())))
+    runner.start()
+    runner.join()
+    assert [len(v) for v in from_handler] == [1]
 
     results: list[int] = []
     errors: list[BaseException] = []
