@@ -35,6 +35,8 @@ class DeclaredResource:
     read: bool = False
     secret_paths: frozenset[str] = frozenset()
     """Dotted paths of the inputs that were secret (`inputs` holds them unwrapped)."""
+    dependencies: frozenset[str] = frozenset()
+    """URNs the resource waits for (explicit `depends_on`, expanded, and those of its input Outputs)."""
 
     @property
     def package(self) -> str:
@@ -59,15 +61,18 @@ class _RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
         self._local.urn = self.make_urn(request.parent, request.type, request.name)
         self._local.read = False
+        self._local.dependencies = frozenset(request.dependencies)
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
         self._local.urn = self.make_urn(request.parent, request.type, request.name)
         self._local.read = True
+        self._local.dependencies = frozenset(request.dependencies)
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
-    def current(self) -> tuple[str, bool]:
-        return getattr(self._local, "urn", ""), getattr(self._local, "read", False)
+    def current(self) -> tuple[str, bool, frozenset[str]]:
+        local = self._local
+        return getattr(local, "urn", ""), getattr(local, "read", False), getattr(local, "dependencies", frozenset())
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -112,7 +117,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     # -- pulumi.runtime.Mocks ----------------------------------------------------------------------------------
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        urn, read = self.monitor.current()
+        urn, read, dependencies = self.monitor.current()
         secret_paths: set[str] = set()
         inputs = _unwrap_secrets(args.inputs, "", secret_paths)
         declared = DeclaredResource(
@@ -121,6 +126,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             urn=urn,
             inputs=inputs,
             secret_paths=frozenset(secret_paths),
+            dependencies=dependencies,
             provider=args.provider or "",
             custom=bool(args.custom),
             read=read,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -31,9 +32,31 @@ class OutputComponentArgs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
-def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
-    """Options of a component's child: parented to the component, so it inherits its providers."""
-    return pulumi.ResourceOptions(parent=parent, **kwargs)
+class Component(pulumi.ComponentResource):
+    """Base of the project's components.
+
+    Children declared through `child_opts` are parented to the component (so they inherit its providers) and
+    also wait for everything the component was told to depend on: the Python SDK does not pass a component's
+    `depends_on` down to its children, and a Deployment must not start before its namespace exists.
+    """
+
+    def __init__(self, type_: str, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_, name, None, opts)
+        self._inherited_depends_on = _resources(opts.depends_on if opts is not None else None)
+
+    def child_opts(self, *, depends_on: Sequence[pulumi.Resource] = (), **kwargs: Any) -> pulumi.ResourceOptions:
+        dependencies = [*self._inherited_depends_on, *depends_on]
+        return pulumi.ResourceOptions(parent=self, depends_on=dependencies or None, **kwargs)
+
+
+def _resources(depends_on: object) -> list[pulumi.Resource]:
+    if depends_on is None:
+        return []
+    if isinstance(depends_on, pulumi.Resource):
+        return [depends_on]
+    if isinstance(depends_on, list | tuple) and all(isinstance(item, pulumi.Resource) for item in depends_on):
+        return list(depends_on)
+    raise TypeError("components take depends_on as a Resource or a list of Resources")
 
 
 def pod_security_labels(level: str, version: str) -> dict[str, str]:

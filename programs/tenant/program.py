@@ -8,6 +8,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_kubernetes as k8s
 
+from programs.components.common import Component
 from programs.components.tenant import (
     AppDns,
     AppDnsArgs,
@@ -28,7 +29,7 @@ from programs.tenant.spec import AppSpec, LifecycleState, TenantSpec
 ORIGIN_TLS_SECRET = "origin-tls"  # noqa: S105 - an object name
 
 
-class Tenant(pulumi.ComponentResource):
+class Tenant(Component):
     """`controlplane:tenant:Tenant`: the explicit providers and every component of one namespace."""
 
     kubernetes_provider: k8s.Provider
@@ -42,7 +43,7 @@ class Tenant(pulumi.ComponentResource):
     app_outputs: dict[str, dict[str, Any]]
 
     def __init__(self, spec: TenantSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:tenant:Tenant", spec.namespace, None, opts)
+        super().__init__("controlplane:tenant:Tenant", spec.namespace, opts)
         active = spec.lifecycle is LifecycleState.ACTIVE
         platform = spec.platform
         self.kubernetes_provider = _kubernetes_provider(spec, self)
@@ -52,7 +53,7 @@ class Tenant(pulumi.ComponentResource):
             providers.append(self.cloudflare_provider)
 
         def opts_for(depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, providers=providers, depends_on=depends_on)
+            return self.child_opts(providers=providers, depends_on=depends_on or ())
 
         namespace_args = TenantNamespaceArgs(
             name=spec.namespace,

@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from programs.tenant import tenant_program
-from programs.tenant.samples import samples, spec_with_apps
+from programs.tenant.samples import samples
 from tests.programs.conftest import Runner, pinned_kubernetes_version
 
 VERSION = pinned_kubernetes_version()
@@ -52,7 +52,3 @@ def test_tenant_manifests_validate(run: Runner) -> None:
         "PersistentVolumeClaim", "Deployment", "Ingress",
     }  # fmt: skip
     validate_all(list(unique.values()))
-
-
-def test_a_large_namespace_validates(run: Runner) -> None:
-    validate_all(run(lambda: tenant_program(spec_with_apps(9))).kubernetes_manifests())

@@ -360,3 +360,10 @@ def test_zone_is_strict_tls_1_2_with_a_wildcard_certificate_and_fallback_origin(
 def test_without_cloudflare_config_no_cloudflare_resource(run: Runner) -> None:
     mocks = platform(run, cloudflare=None)
     assert [r for r in mocks.resources if "cloudflare" in r.type] == []
+
+
+def test_cluster_objects_wait_for_the_nodes_and_the_storage_driver(declared: RecordingMocks) -> None:
+    node_group = one(declared, "aws:eks/nodeGroup:NodeGroup").urn
+    assert node_group in declared.named("pulumi:providers:kubernetes", "cluster").dependencies
+    addon = declared.named("aws:eks/addon:Addon", "cluster-ebs-csi").urn
+    assert addon in one(declared, "kubernetes:storage.k8s.io/v1:StorageClass").dependencies

@@ -234,3 +234,26 @@ def test_outputs_when_suspended(mocks: RecordingMocks) -> pulumi.Output[None]:
 def test_the_load_balancer_is_the_cname_target(run: Runner) -> None:
     for record in declare(run, multi_app_spec()).of_type(DNS_RECORD):
         assert record.inputs["content"] == LOAD_BALANCER_HOSTNAME
+
+
+# --- ordering -----------------------------------------------------------------------------------------------
+
+
+def test_workloads_wait_for_the_namespace_its_guard_rails_and_the_certificate(run: Runner) -> None:
+    mocks = declare(run, multi_app_spec())
+    urn = {(r.type, r.name): r.urn for r in mocks.resources}
+    guard_rails = {
+        urn[("kubernetes:core/v1:Namespace", "acme-shop")],
+        urn[("kubernetes:core/v1:ResourceQuota", "acme-shop")],
+        urn[("kubernetes:core/v1:LimitRange", "acme-shop")],
+        urn[("kubernetes:networking.k8s.io/v1:NetworkPolicy", "acme-shop-default-deny")],
+        urn[("kubernetes:core/v1:Secret", "acme-shop")],  # the origin TLS secret
+    }
+    for resource in mocks.custom_resources():
+        if resource.urn.split("::")[2].split("$")[-2] == "controlplane:tenant:App":
+            assert guard_rails <= resource.dependencies, resource.name
+    deployment = mocks.named(DEPLOYMENT, "api")
+    assert urn[(PVC, "api")] in deployment.dependencies
+    assert urn[("kubernetes:core/v1:Secret", "api-env")] in deployment.dependencies
+    for policy in mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        assert urn[("kubernetes:core/v1:Namespace", "acme-shop")] in policy.dependencies

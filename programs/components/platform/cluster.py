@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from programs.components.common import ComponentArgs, OutputComponentArgs, StrInput, child_opts
+from programs.components.common import Component, ComponentArgs, OutputComponentArgs, StrInput
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 MANAGED_POLICY = "arn:aws:iam::aws:policy/"
@@ -49,7 +49,7 @@ class EksClusterArgs(OutputComponentArgs):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(Component):
     cluster: aws.eks.Cluster
     node_group: aws.eks.NodeGroup
     oidc_provider: aws.iam.OpenIdConnectProvider
@@ -61,7 +61,7 @@ class EksCluster(pulumi.ComponentResource):
     kubernetes_version: str
 
     def __init__(self, resource_name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:platform:Cluster", resource_name, None, opts)
+        super().__init__("controlplane:platform:Cluster", resource_name, opts)
         tags = args.tags
         self.kubernetes_version = args.kubernetes_version
 
@@ -71,7 +71,7 @@ class EksCluster(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.volumes_key = aws.kms.Key(
             f"{resource_name}-volumes",
@@ -79,20 +79,20 @@ class EksCluster(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
 
         cluster_role = aws.iam.Role(
             f"{resource_name}-cluster",
             assume_role_policy=json.dumps(_service_trust("eks.amazonaws.com", ["sts:AssumeRole", "sts:TagSession"])),
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{resource_name}-cluster",
             role=cluster_role.name,
             policy_arn=MANAGED_POLICY + "AmazonEKSClusterPolicy",
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         # Created before the cluster so that EKS writes into a group with a retention, not an unbounded one.
         log_group = aws.cloudwatch.LogGroup(
@@ -100,7 +100,7 @@ class EksCluster(pulumi.ComponentResource):
             name=f"/aws/eks/{args.name}/cluster",
             retention_in_days=args.log_retention_days,
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.cluster = aws.eks.Cluster(
             resource_name,
@@ -123,7 +123,7 @@ class EksCluster(pulumi.ComponentResource):
             ),
             deletion_protection=args.deletion_protection,
             tags=tags,
-            opts=child_opts(self, depends_on=[cluster_policy, log_group]),
+            opts=self.child_opts(depends_on=[cluster_policy, log_group]),
         )
         self.cluster_name = self.cluster.name
 
@@ -131,14 +131,14 @@ class EksCluster(pulumi.ComponentResource):
             f"{resource_name}-nodes",
             assume_role_policy=json.dumps(_service_trust("ec2.amazonaws.com", ["sts:AssumeRole"])),
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         node_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{resource_name}-nodes-{policy}",
                 role=node_role.name,
                 policy_arn=MANAGED_POLICY + policy,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
@@ -160,7 +160,7 @@ class EksCluster(pulumi.ComponentResource):
                 )
             ],
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         node_group = args.node_group
         self.node_group = aws.eks.NodeGroup(
@@ -180,7 +180,7 @@ class EksCluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             tags=tags,
-            opts=child_opts(self, depends_on=node_policies),
+            opts=self.child_opts(depends_on=node_policies),
         )
 
         # Network policies are only enforced when the VPC CNI's policy agent is on.
@@ -193,7 +193,7 @@ class EksCluster(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
 
         issuer = self.cluster.identities.apply(_issuer)
@@ -202,7 +202,7 @@ class EksCluster(pulumi.ComponentResource):
             url=issuer,
             client_id_lists=["sts.amazonaws.com"],
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         ebs_role = aws.iam.Role(
             f"{resource_name}-ebs-csi",
@@ -210,19 +210,19 @@ class EksCluster(pulumi.ComponentResource):
                 lambda values: json.dumps(_web_identity_trust(values[0], values[1], EBS_CSI_SERVICE_ACCOUNT))
             ),
             tags=tags,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         ebs_policy = aws.iam.RolePolicyAttachment(
             f"{resource_name}-ebs-csi",
             role=ebs_role.name,
             policy_arn=MANAGED_POLICY + "service-role/AmazonEBSCSIDriverPolicy",
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         ebs_kms = aws.iam.RolePolicy(
             f"{resource_name}-ebs-csi-kms",
             role=ebs_role.name,
             policy=self.volumes_key.arn.apply(lambda arn: json.dumps(_ebs_kms_policy(arn))),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.ebs_csi_addon = aws.eks.Addon(
             f"{resource_name}-ebs-csi",
@@ -233,7 +233,7 @@ class EksCluster(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=tags,
-            opts=child_opts(self, depends_on=[self.node_group, ebs_policy, ebs_kms]),
+            opts=self.child_opts(depends_on=[self.node_group, ebs_policy, ebs_kms]),
         )
 
         if args.deployer_role_arn is not None:
@@ -244,7 +244,7 @@ class EksCluster(pulumi.ComponentResource):
                 kubernetes_groups=[args.deployer_group],
                 type="STANDARD",
                 tags=tags,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
 
         self.kubeconfig = pulumi.Output.secret(

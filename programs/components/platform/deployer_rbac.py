@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import field_validator
 
-from programs.components.common import ComponentArgs, child_opts
+from programs.components.common import Component, ComponentArgs
 from programs.components.tenant import kinds
 
 
@@ -43,17 +43,17 @@ def deployer_rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
     return rules
 
 
-class DeployerRbac(pulumi.ComponentResource):
+class DeployerRbac(Component):
     cluster_role: k8s.rbac.v1.ClusterRole
     binding: k8s.rbac.v1.ClusterRoleBinding
 
     def __init__(self, resource_name: str, args: DeployerRbacArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:platform:DeployerRbac", resource_name, None, opts)
+        super().__init__("controlplane:platform:DeployerRbac", resource_name, opts)
         self.cluster_role = k8s.rbac.v1.ClusterRole(
             resource_name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.role_name),
             rules=deployer_rules(),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.binding = k8s.rbac.v1.ClusterRoleBinding(
             resource_name,
@@ -62,6 +62,6 @@ class DeployerRbac(pulumi.ComponentResource):
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=args.role_name
             ),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="Group", name=args.group, api_group="rbac.authorization.k8s.io")],
-            opts=child_opts(self, depends_on=[self.cluster_role]),
+            opts=self.child_opts(depends_on=[self.cluster_role]),
         )
         self.register_outputs({"cluster_role": args.role_name, "group": args.group})

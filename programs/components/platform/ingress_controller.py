@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from programs.components.common import ComponentArgs, child_opts, pod_security_labels
+from programs.components.common import Component, ComponentArgs, pod_security_labels
 
 CHART_REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
 RELEASE_NAME = "ingress-nginx"
@@ -23,7 +23,7 @@ class IngressControllerArgs(ComponentArgs):
     pod_security_version: str = "latest"
 
 
-class IngressController(pulumi.ComponentResource):
+class IngressController(Component):
     """The ingress class tenants' Ingresses use. Its Service is a LoadBalancer the AWS cloud controller turns
     into an internet-facing NLB; `load_balancer_hostname` is the CNAME target of every platform hostname."""
 
@@ -36,7 +36,7 @@ class IngressController(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("controlplane:platform:IngressController", resource_name, None, opts)
+        super().__init__("controlplane:platform:IngressController", resource_name, opts)
         self.namespace_name = args.namespace
         self.ingress_class = args.ingress_class
         self.namespace = k8s.core.v1.Namespace(
@@ -46,7 +46,7 @@ class IngressController(pulumi.ComponentResource):
                 # The controller binds 80/443 (NET_BIND_SERVICE): baseline, not restricted.
                 labels=pod_security_labels("baseline", args.pod_security_version),
             ),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.release = k8s.helm.v3.Release(
             resource_name,
@@ -58,12 +58,12 @@ class IngressController(pulumi.ComponentResource):
             values=_values(args),
             atomic=True,
             cleanup_on_fail=True,
-            opts=child_opts(self, depends_on=[self.namespace]),
+            opts=self.child_opts(depends_on=[self.namespace]),
         )
         service = k8s.core.v1.Service.get(
             f"{resource_name}-controller",
             pulumi.Output.concat(self.release.status.namespace, "/", CONTROLLER_SERVICE),
-            opts=child_opts(self, depends_on=[self.release]),
+            opts=self.child_opts(depends_on=[self.release]),
         )
         self.load_balancer_hostname = service.status.apply(_hostname)
         self.register_outputs(

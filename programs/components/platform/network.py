@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, model_validator
 
-from programs.components.common import ComponentArgs, child_opts
+from programs.components.common import Component, ComponentArgs
 
 
 class NetworkArgs(ComponentArgs):
@@ -30,7 +30,7 @@ class NetworkArgs(ComponentArgs):
         return self
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     """Public subnets route to an internet gateway; private subnets reach out through NAT gateways. The
     default security group is emptied so nothing uses it by accident."""
 
@@ -40,7 +40,7 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, resource_name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:platform:Network", resource_name, None, opts)
+        super().__init__("controlplane:platform:Network", resource_name, opts)
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
 
         def tags(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -52,19 +52,19 @@ class Network(pulumi.ComponentResource):
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags=tags("vpc"),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.vpc_id = self.vpc.id
         aws.ec2.DefaultSecurityGroup(
-            resource_name, vpc_id=self.vpc.id, ingress=[], egress=[], tags=tags("default"), opts=child_opts(self)
+            resource_name, vpc_id=self.vpc.id, ingress=[], egress=[], tags=tags("default"), opts=self.child_opts()
         )
-        gateway = aws.ec2.InternetGateway(resource_name, vpc_id=self.vpc.id, tags=tags("igw"), opts=child_opts(self))
+        gateway = aws.ec2.InternetGateway(resource_name, vpc_id=self.vpc.id, tags=tags("igw"), opts=self.child_opts())
         public_routes = aws.ec2.RouteTable(
             f"{resource_name}-public",
             vpc_id=self.vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
             tags=tags("public"),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
 
         self.public_subnet_ids = []
@@ -78,18 +78,18 @@ class Network(pulumi.ComponentResource):
                 availability_zone=zone,
                 map_public_ip_on_launch=False,
                 tags=tags(f"public-{zone}", {**cluster_tag, "kubernetes.io/role/elb": "1"}),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             aws.ec2.RouteTableAssociation(
                 f"{resource_name}-public-{zone}",
                 subnet_id=public.id,
                 route_table_id=public_routes.id,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             self.public_subnet_ids.append(public.id)
             if index == 0 or not args.single_nat_gateway:
                 address = aws.ec2.Eip(
-                    f"{resource_name}-nat-{zone}", domain="vpc", tags=tags(f"nat-{zone}"), opts=child_opts(self)
+                    f"{resource_name}-nat-{zone}", domain="vpc", tags=tags(f"nat-{zone}"), opts=self.child_opts()
                 )
                 nat_gateways.append(
                     aws.ec2.NatGateway(
@@ -97,7 +97,7 @@ class Network(pulumi.ComponentResource):
                         allocation_id=address.id,
                         subnet_id=public.id,
                         tags=tags(f"nat-{zone}"),
-                        opts=child_opts(self, depends_on=[gateway]),
+                        opts=self.child_opts(depends_on=[gateway]),
                     )
                 )
 
@@ -108,7 +108,7 @@ class Network(pulumi.ComponentResource):
                 cidr_block=str(args.private_subnet_cidrs[index]),
                 availability_zone=zone,
                 tags=tags(f"private-{zone}", {**cluster_tag, "kubernetes.io/role/internal-elb": "1"}),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             nat = nat_gateways[0] if args.single_nat_gateway else nat_gateways[index]
             routes = aws.ec2.RouteTable(
@@ -116,13 +116,13 @@ class Network(pulumi.ComponentResource):
                 vpc_id=self.vpc.id,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
                 tags=tags(f"private-{zone}"),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             aws.ec2.RouteTableAssociation(
                 f"{resource_name}-private-{zone}",
                 subnet_id=private.id,
                 route_table_id=routes.id,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             self.private_subnet_ids.append(private.id)
 

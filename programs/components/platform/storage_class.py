@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from programs.components.common import OutputComponentArgs, StrInput, child_opts
+from programs.components.common import Component, OutputComponentArgs, StrInput
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
@@ -16,7 +16,7 @@ class EncryptedStorageClassArgs(OutputComponentArgs):
     default_class: bool = True
 
 
-class EncryptedStorageClass(pulumi.ComponentResource):
+class EncryptedStorageClass(Component):
     """gp3 through the EBS CSI driver, encrypted with the platform's volumes key; expandable; deleted with its
     claim; bound where the pod lands (WaitForFirstConsumer) so the volume is created in the pod's zone."""
 
@@ -26,7 +26,7 @@ class EncryptedStorageClass(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, args: EncryptedStorageClassArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("controlplane:platform:StorageClass", resource_name, None, opts)
+        super().__init__("controlplane:platform:StorageClass", resource_name, opts)
         self.name = args.name
         self.storage_class = k8s.storage.v1.StorageClass(
             resource_name,
@@ -44,6 +44,6 @@ class EncryptedStorageClass(pulumi.ComponentResource):
             allow_volume_expansion=True,
             reclaim_policy="Delete",
             volume_binding_mode="WaitForFirstConsumer",
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.register_outputs({"name": self.name})

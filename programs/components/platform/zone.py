@@ -9,7 +9,7 @@ import pulumi_cloudflare as cloudflare
 from pydantic import Field, field_validator
 
 from programs.components import validation
-from programs.components.common import OutputComponentArgs, StrInput, child_opts
+from programs.components.common import Component, OutputComponentArgs, StrInput
 
 AUTOMATIC_TTL = 1
 
@@ -33,7 +33,7 @@ class PlatformZoneArgs(OutputComponentArgs):
         return f"{self.fallback_origin_label}.{self.base_domain}"
 
 
-class PlatformZone(pulumi.ComponentResource):
+class PlatformZone(Component):
     """SSL mode Full (strict), TLS 1.2 at least, HTTPS only; an advanced certificate for the base domain and
     its wildcard (every `<app>-<namespace>` hostname is one label under it); and the fallback origin custom
     hostnames are routed to (a proxied CNAME to the ingress load balancer)."""
@@ -46,7 +46,7 @@ class PlatformZone(pulumi.ComponentResource):
     fallback_hostname: str
 
     def __init__(self, resource_name: str, args: PlatformZoneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:platform:Zone", resource_name, None, opts)
+        super().__init__("controlplane:platform:Zone", resource_name, opts)
         self.zone_id = args.zone_id
         self.fallback_hostname = args.fallback_origin
         wanted = {"ssl": "strict", "min_tls_version": args.min_tls_version, "always_use_https": "on"}
@@ -56,7 +56,7 @@ class PlatformZone(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 setting_id=setting,
                 value=value,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             for setting, value in wanted.items()
         }
@@ -69,7 +69,7 @@ class PlatformZone(pulumi.ComponentResource):
             validity_days=args.certificate_validity_days,
             certificate_authority=args.certificate_authority,
             cloudflare_branding=False,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.fallback_record = cloudflare.DnsRecord(
             f"{resource_name}-fallback",
@@ -80,13 +80,13 @@ class PlatformZone(pulumi.ComponentResource):
             proxied=True,
             ttl=AUTOMATIC_TTL,
             comment="controlplane: fallback origin of custom hostnames",
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.fallback_origin = cloudflare.CustomHostnameFallbackOrigin(
             resource_name,
             zone_id=args.zone_id,
             origin=args.fallback_origin,
-            opts=child_opts(self, depends_on=[self.fallback_record]),
+            opts=self.child_opts(depends_on=[self.fallback_record]),
         )
         self.register_outputs(
             {

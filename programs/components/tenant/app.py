@@ -14,8 +14,8 @@ from programs.components import validation
 from programs.components.common import (
     LABEL_APP,
     LABEL_K8S_NAME,
+    Component,
     ComponentArgs,
-    child_opts,
     cpu_quantity,
     memory_quantity,
     storage_quantity,
@@ -150,7 +150,7 @@ class AppWorkloadArgs(ComponentArgs):
         return f"{self.name}-env"
 
 
-class AppWorkload(pulumi.ComponentResource):
+class AppWorkload(Component):
     """A hardened Deployment (non-root, read-only root filesystem, no privilege escalation, no capabilities,
     RuntimeDefault seccomp, no service-account token, Guaranteed resources, probes) with its Service, its own
     token-less ServiceAccount, an env Secret, an optional volume claim and an optional TLS Ingress."""
@@ -165,7 +165,7 @@ class AppWorkload(pulumi.ComponentResource):
     volume_id: pulumi.Output[str | None]
 
     def __init__(self, resource_name: str, args: AppWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:tenant:App", resource_name, None, opts)
+        super().__init__("controlplane:tenant:App", resource_name, opts)
         labels = args.object_labels()
 
         def metadata(name: str) -> k8s.meta.v1.ObjectMetaArgs:
@@ -175,7 +175,7 @@ class AppWorkload(pulumi.ComponentResource):
             resource_name,
             metadata=metadata(args.name),
             automount_service_account_token=False,
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
 
         self.env_secret = None
@@ -185,7 +185,7 @@ class AppWorkload(pulumi.ComponentResource):
                 metadata=metadata(args.env_secret_name()),
                 type="Opaque",
                 string_data=pulumi.Output.secret(dict(sorted(args.env.items()))),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
 
         self.claim = None
@@ -200,7 +200,7 @@ class AppWorkload(pulumi.ComponentResource):
                         requests={"storage": storage_quantity(args.volume.size_gib)}
                     ),
                 ),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
 
         depends_on: list[pulumi.Resource] = [self.service_account]
@@ -212,7 +212,7 @@ class AppWorkload(pulumi.ComponentResource):
             resource_name,
             metadata=metadata(args.name),
             spec=_deployment_spec(args),
-            opts=child_opts(self, depends_on=depends_on),
+            opts=self.child_opts(depends_on=depends_on),
         )
 
         self.service = k8s.core.v1.Service(
@@ -226,7 +226,7 @@ class AppWorkload(pulumi.ComponentResource):
                     for port in args.ports
                 ],
             ),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
 
         self.ingress = None
@@ -237,7 +237,7 @@ class AppWorkload(pulumi.ComponentResource):
                 resource_name,
                 metadata=metadata(args.name),
                 spec=_ingress_spec(args.name, args.public_port.name, args.ingress),
-                opts=child_opts(self, depends_on=[self.service]),
+                opts=self.child_opts(depends_on=[self.service]),
             )
 
         claim = self.claim

@@ -9,7 +9,7 @@ import pulumi_cloudflare as cloudflare
 from pydantic import Field, field_validator
 
 from programs.components import validation
-from programs.components.common import ComponentArgs, child_opts
+from programs.components.common import Component, ComponentArgs
 
 SslMethod = Literal["http", "txt"]
 AUTOMATIC_TTL = 1
@@ -40,7 +40,7 @@ class AppDnsArgs(ComponentArgs):
         return value
 
 
-class AppDns(pulumi.ComponentResource):
+class AppDns(Component):
     """`<app>-<namespace>.<base domain>` as a proxied CNAME to the load balancer, and one Cloudflare for SaaS
     custom hostname per customer domain, each with a domain-validated edge certificate."""
 
@@ -49,7 +49,7 @@ class AppDns(pulumi.ComponentResource):
     custom_hostname_statuses: dict[str, pulumi.Output[dict[str, Any]]]
 
     def __init__(self, resource_name: str, args: AppDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:tenant:AppDns", resource_name, None, opts)
+        super().__init__("controlplane:tenant:AppDns", resource_name, opts)
         self.record = None
         if args.publish_record:
             self.record = cloudflare.DnsRecord(
@@ -61,7 +61,7 @@ class AppDns(pulumi.ComponentResource):
                 proxied=True,
                 ttl=AUTOMATIC_TTL,
                 comment=args.comment or None,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
         self.custom_hostnames = {
             domain: cloudflare.CustomHostname(
@@ -73,7 +73,7 @@ class AppDns(pulumi.ComponentResource):
                     type="dv",
                     settings=cloudflare.CustomHostnameSslSettingsArgs(min_tls_version=args.min_tls_version),
                 ),
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             for domain in args.custom_domains
         }

@@ -14,8 +14,8 @@ from programs.components.common import (
     LABEL_K8S_MANAGED_BY,
     LABEL_NAMESPACE,
     MANAGED_BY,
+    Component,
     ComponentArgs,
-    child_opts,
     cpu_quantity,
     memory_quantity,
     pod_security_labels,
@@ -75,7 +75,7 @@ class TenantNamespaceArgs(ComponentArgs):
         }
 
 
-class TenantNamespace(pulumi.ComponentResource):
+class TenantNamespace(Component):
     """A tenant's namespace under the `restricted` Pod Security Standard, with a quota and a limit range."""
 
     name: pulumi.Output[str]
@@ -86,7 +86,7 @@ class TenantNamespace(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, args: TenantNamespaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("controlplane:tenant:Namespace", resource_name, None, opts)
+        super().__init__("controlplane:tenant:Namespace", resource_name, opts)
         labels = args.labels()
 
         self.namespace = k8s.core.v1.Namespace(
@@ -95,9 +95,9 @@ class TenantNamespace(pulumi.ComponentResource):
                 name=args.name,
                 labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
             ),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
-        in_namespace = child_opts(self, depends_on=[self.namespace])
+        in_namespace = self.child_opts(depends_on=[self.namespace])
         quota = args.quota
         self.quota = k8s.core.v1.ResourceQuota(
             resource_name,

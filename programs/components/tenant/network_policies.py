@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator
 
 from programs.components import validation
-from programs.components.common import ComponentArgs, child_opts
+from programs.components.common import Component, ComponentArgs
 
 METADATA_ADDRESS = "169.254.169.254/32"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -39,7 +39,7 @@ class NetworkPoliciesArgs(ComponentArgs):
         return tuple(sorted(set(value)))
 
 
-class TenantNetworkPolicies(pulumi.ComponentResource):
+class TenantNetworkPolicies(Component):
     """Default deny in and out; in from the ingress controller to the public ports and from the namespace's own
     pods; out to the cluster DNS, the namespace's own pods and the internet except the instance metadata
     address and the cluster's private ranges."""
@@ -49,7 +49,7 @@ class TenantNetworkPolicies(pulumi.ComponentResource):
     def __init__(
         self, resource_name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("controlplane:tenant:NetworkPolicies", resource_name, None, opts)
+        super().__init__("controlplane:tenant:NetworkPolicies", resource_name, opts)
         all_pods = k8s.meta.v1.LabelSelectorArgs()
         same_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=all_pods)
         specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = {
@@ -123,7 +123,7 @@ class TenantNetworkPolicies(pulumi.ComponentResource):
                 f"{resource_name}-{policy_name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, namespace=args.namespace, labels=args.labels),
                 spec=spec,
-                opts=child_opts(self),
+                opts=self.child_opts(),
             )
             for policy_name, spec in specs.items()
         }

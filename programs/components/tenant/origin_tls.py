@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, SecretStr, field_validator
 
 from programs.components import validation
-from programs.components.common import ComponentArgs, child_opts
+from programs.components.common import Component, ComponentArgs
 
 OriginRequestType = Literal["origin-rsa", "origin-ecc"]
 # The validities Cloudflare's Origin CA accepts, in days.
@@ -54,7 +54,7 @@ class OriginTlsArgs(ComponentArgs):
         return value
 
 
-class OriginTls(pulumi.ComponentResource):
+class OriginTls(Component):
     """The namespace's origin certificate (trusted by Cloudflare's edge only) and its `kubernetes.io/tls` Secret."""
 
     certificate: cloudflare.OriginCaCertificate
@@ -63,14 +63,14 @@ class OriginTls(pulumi.ComponentResource):
     expires_on: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: OriginTlsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("controlplane:tenant:OriginTls", resource_name, None, opts)
+        super().__init__("controlplane:tenant:OriginTls", resource_name, opts)
         self.certificate = cloudflare.OriginCaCertificate(
             resource_name,
             csr=pulumi.Output.secret(args.csr.get_secret_value()),
             hostnames=list(args.hostnames),
             request_type=args.request_type,
             requested_validity=float(args.validity_days),
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.secret_name = args.secret_name
         self.secret = k8s.core.v1.Secret(
@@ -81,7 +81,7 @@ class OriginTls(pulumi.ComponentResource):
                 "tls.crt": self.certificate.certificate,
                 "tls.key": pulumi.Output.secret(args.private_key.get_secret_value()),
             },
-            opts=child_opts(self),
+            opts=self.child_opts(),
         )
         self.expires_on = self.certificate.expires_on
         self.register_outputs({"secret_name": self.secret_name, "expires_on": self.expires_on})

@@ -1,0 +1,99 @@
+"""Tenant program evaluation time under Pulumi's mocks, for a namespace of 1, 5 and 20 apps.
+
+Each figure is the median of several full program runs (spec already validated; every resource registered with
+the mock monitor and every output resolved), after one warm-up run that pays the SDK's lazy imports. The target
+is under 150 ms for 5 apps.
+
+    .venv/bin/python -m bench.programs [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass
+
+from programs.mocking import RecordingMocks, run_under_mocks
+from programs.tenant import LifecycleState, TenantSpec, tenant_program
+from programs.tenant.samples import spec_with_apps
+
+APP_COUNTS = (1, 5, 20)
+TARGET_MS_FOR_5_APPS = 150.0
+
+
+@dataclass(frozen=True)
+class Result:
+    apps: int
+    lifecycle: str
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    cpu_median_ms: float
+    resources: int
+    components: int
+    providers: int
+
+
+def evaluate(spec: TenantSpec) -> tuple[float, float, RecordingMocks]:
+    """Wall and CPU milliseconds of one run (CPU: every thread of the process, the mock monitor's included)."""
+    mocks = RecordingMocks()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    run_under_mocks(lambda: tenant_program(spec), mocks=mocks, project="tenant", stack=spec.namespace)
+    return (time.perf_counter() - started) * 1000, (time.process_time() - cpu_started) * 1000, mocks
+
+
+def measure(apps: int, runs: int, lifecycle: LifecycleState = LifecycleState.ACTIVE) -> Result:
+    spec = spec_with_apps(apps, lifecycle=lifecycle)
+    evaluate(spec)  # warm-up
+    timings: list[float] = []
+    cpu_timings: list[float] = []
+    mocks = RecordingMocks()
+    for _ in range(runs):
+        elapsed, cpu, mocks = evaluate(spec)
+        timings.append(elapsed)
+        cpu_timings.append(cpu)
+    if mocks.duplicate_urns:
+        raise SystemExit(f"duplicate URNs: {mocks.duplicate_urns}")
+    return Result(
+        apps=apps,
+        lifecycle=lifecycle.value,
+        median_ms=statistics.median(timings),
+        min_ms=min(timings),
+        max_ms=max(timings),
+        cpu_median_ms=statistics.median(cpu_timings),
+        resources=len(mocks.custom_resources()),
+        components=len([r for r in mocks.resources if not r.custom]),
+        providers=len([r for r in mocks.resources if r.is_provider]),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per namespace size (default 15)")
+    args = parser.parse_args()
+
+    results = [measure(apps, args.runs) for apps in APP_COUNTS]
+    results.append(measure(5, args.runs, LifecycleState.SUSPENDED))
+    print(f"tenant program under mocks, median of {args.runs} runs")
+    print(
+        f"{'apps':>4}  {'state':<9} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'cpu ms':>8} "
+        f"{'resources':>10} {'components':>11}"
+    )
+    for result in results:
+        print(
+            f"{result.apps:>4}  {result.lifecycle:<9} {result.median_ms:>10.1f} {result.min_ms:>8.1f} "
+            f"{result.max_ms:>8.1f} {result.cpu_median_ms:>8.1f} {result.resources:>10} {result.components:>11}"
+        )
+    five = next(r for r in results if r.apps == 5 and r.lifecycle == LifecycleState.ACTIVE.value)
+    verdict = "met" if five.median_ms < TARGET_MS_FOR_5_APPS else "MISSED"
+    print(f"target: 5 apps under {TARGET_MS_FOR_5_APPS:.0f} ms -> {verdict} ({five.median_ms:.1f} ms)")
+    print("resources: Kubernetes and Cloudflare resources (the 2 explicit providers and the components apart)")
+    print(
+        f"load average while measuring: {' '.join(f'{load:.1f}' for load in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
+
+
+if __name__ == "__main__":
+    main()
