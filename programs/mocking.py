@@ -82,6 +82,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[DeclaredResource] = []
         self.duplicate_urns: list[str] = []
         self.calls: list[str] = []
+        self.exports: dict[str, Any] = {}
+        """The stack outputs the program exported (`pulumi.export`), resolved, after `run_under_mocks`."""
+        self.secret_exports: set[str] = set()
+        """The names of the exports that are secret."""
         self._urns: set[str] = set()
         self._lock = threading.Lock()
         self.monitor = _RecordingMonitor(self)
@@ -153,12 +157,27 @@ def run_under_mocks(
     project: str = "controlplane",
     stack: str = "test",
 ) -> RecordingMocks:
-    """Run `program` to completion under fresh (or the given) recording mocks and return them."""
-    mocks = mocks if mocks is not None else RecordingMocks()
-    mocks.install(project=project, stack=stack)
-    run: Callable[[], None] = pulumi.runtime.test(program)  # type: ignore[no-untyped-call]
+    """Run `program` to completion under fresh (or the given) recording mocks and return them, with the
+    program's stack outputs resolved in `mocks.exports`."""
+    recording = mocks if mocks is not None else RecordingMocks()
+    recording.install(project=project, stack=stack)
+
+    def with_exports() -> pulumi.Output[None]:
+        # Under mocks the root stack outlives a run: start from no outputs, collect this run's.
+        root = pulumi.runtime.get_root_resource()
+        outputs: dict[str, Any] = getattr(root, "outputs", {})
+        outputs.clear()
+        program()
+        names = list(outputs)
+        collected = pulumi.Output.from_input(dict(outputs)).apply(recording.exports.update)
+        flagged = pulumi.Output.all(*(pulumi.Output.from_input(outputs[name]).is_secret() for name in names)).apply(
+            lambda flags: recording.secret_exports.update(name for name, flag in zip(names, flags, strict=True) if flag)
+        )
+        return pulumi.Output.all(collected, flagged).apply(lambda _: None)
+
+    run: Callable[[], None] = pulumi.runtime.test(with_exports)  # type: ignore[no-untyped-call]
     run()
-    return mocks
+    return recording
 
 
 def _unwrap_secrets(value: Any, path: str, secret_paths: set[str]) -> Any:

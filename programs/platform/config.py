@@ -79,6 +79,9 @@ class ClusterConfig(ConfigModel):
     public_access_cidrs: tuple[IPv4Network, ...] = Field(
         min_length=1, description="who may reach the public API endpoint (operators, the control plane)"
     )
+    service_cidr: IPv4Network = Field(
+        default=IPv4Network("172.20.0.0/16"), description="ClusterIP range; tenants' egress excludes it"
+    )
     log_types: tuple[EksLogType, ...] = EKS_LOG_TYPES
     log_retention_days: int = Field(default=90, ge=1)
     node_group: NodeGroupConfig
@@ -179,3 +182,16 @@ class PlatformConfig(ConfigModel):
         if value != REGION:
             raise ValueError(f"region must be {REGION}: deployments run in AWS {REGION} only")
         return value
+
+    @model_validator(mode="after")
+    def _service_range(self) -> Self:
+        if self.cluster.service_cidr.overlaps(self.network.cidr):
+            raise ValueError(
+                f"cluster.serviceCidr {self.cluster.service_cidr} overlaps the VPC CIDR {self.network.cidr}"
+            )
+        return self
+
+    @property
+    def cluster_private_cidrs(self) -> tuple[IPv4Network, ...]:
+        """The ranges tenants' egress must exclude: the VPC (nodes and pods) and the Service range."""
+        return (self.network.cidr, self.cluster.service_cidr)

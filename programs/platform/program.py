@@ -58,6 +58,7 @@ def platform_program(config: PlatformConfig, cloudflare_api_token: pulumi.Input[
             kubernetes_version=config.cluster.kubernetes_version,
             subnet_ids=tuple(network.private_subnet_ids),
             public_access_cidrs=config.cluster.public_access_cidrs,
+            service_cidr=config.cluster.service_cidr,
             log_types=config.cluster.log_types,
             log_retention_days=config.cluster.log_retention_days,
             node_group=NodeGroupArgs(**config.cluster.node_group.model_dump()),
@@ -131,5 +132,5 @@ def platform_program(config: PlatformConfig, cloudflare_api_token: pulumi.Input[
     pulumi.export("ingress_class", ingress.ingress_class)
     pulumi.export("ingress_namespace", ingress.namespace_name)
     pulumi.export("load_balancer_hostname", ingress.load_balancer_hostname)
-    pulumi.export("cluster_private_cidrs", [str(config.network.cidr)])
+    pulumi.export("cluster_private_cidrs", [str(cidr) for cidr in config.cluster_private_cidrs])
     pulumi.export("region", config.region)

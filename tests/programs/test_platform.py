@@ -136,6 +136,7 @@ def test_main_reads_the_stack_config_and_builds_the_platform(mocks: RecordingMoc
         ({"network": {"availabilityZones": ["eu-west-1a", "eu-west-1b"]}}, "network.availabilityZones", "not a zone"),
         ({"network": {"privateSubnetCidrs": ["10.99.0.0/18", "10.40.192.0/18"]}}, "network", "not inside the VPC"),
         ({"cloudflare": {"zoneId": "not-an-id"}}, "cloudflare.zoneId", "pattern"),
+        ({"cluster": {"serviceCidr": "10.40.0.0/20"}}, "serviceCidr", "overlaps the VPC CIDR"),
         ({"deployer": {"roleArn": "arn:aws:iam::1:user/x"}}, "deployer.roleArn", "pattern"),
     ],
 )
@@ -228,6 +229,7 @@ def test_eks_cluster_is_encrypted_logged_restricted_and_pinned(declared: Recordi
     assert vpc["endpointPrivateAccess"] is True
     assert vpc["subnetIds"] == ["network-private-us-east-1a-id", "network-private-us-east-1b-id"]
     assert cluster["accessConfig"]["authenticationMode"] == "API"
+    assert cluster["kubernetesNetworkConfig"] == {"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"}
     key = declared.named("aws:kms/key:Key", "cluster-secrets").inputs
     assert key["enableKeyRotation"] is True
     log_group = one(declared, "aws:cloudwatch/logGroup:LogGroup").inputs
@@ -367,3 +369,22 @@ def test_cluster_objects_wait_for_the_nodes_and_the_storage_driver(declared: Rec
     assert node_group in declared.named("pulumi:providers:kubernetes", "cluster").dependencies
     addon = declared.named("aws:eks/addon:Addon", "cluster-ebs-csi").urn
     assert addon in one(declared, "kubernetes:storage.k8s.io/v1:StorageClass").dependencies
+
+
+def test_outputs_are_what_tenant_stacks_need(declared: RecordingMocks) -> None:
+    exports = declared.exports
+    assert declared.secret_exports == {"kubeconfig"}
+    assert json.loads(exports["kubeconfig"])["current-context"] == "controlplane-dev"
+    assert {key: value for key, value in exports.items() if key != "kubeconfig"} == {
+        "cluster_name": "controlplane-dev",
+        "kubernetes_version": "1.34",
+        "storage_class": "gp3-encrypted",
+        "ingress_class": "nginx",
+        "ingress_namespace": "ingress-nginx",
+        "zone_id": "00000000000000000000000000000000",
+        "base_domain": "apps.dev.example.net",
+        "fallback_origin": "fallback.apps.dev.example.net",
+        "load_balancer_hostname": "ingress-controller-0123456789.elb.us-east-1.amazonaws.com",
+        "cluster_private_cidrs": ["10.40.0.0/16", "172.20.0.0/16"],
+        "region": "us-east-1",
+    }

@@ -257,3 +257,12 @@ def test_workloads_wait_for_the_namespace_its_guard_rails_and_the_certificate(ru
     assert urn[("kubernetes:core/v1:Secret", "api-env")] in deployment.dependencies
     for policy in mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         assert urn[("kubernetes:core/v1:Namespace", "acme-shop")] in policy.dependencies
+
+
+def test_the_program_exports_namespace_lifecycle_and_apps(run: Runner) -> None:
+    exports = declare(run, multi_app_spec(SUSPENDED)).exports
+    assert exports["namespace"] == "acme-shop"
+    assert exports["lifecycle"] == "suspended"
+    assert sorted(exports["apps"]) == ["api", "web", "worker"]
+    assert exports["apps"]["api"]["volume_id"] == "pvc-api"
+    assert exports["apps"]["web"]["routed"] is False

@@ -38,6 +38,7 @@ class EksClusterArgs(OutputComponentArgs):
     kubernetes_version: str = Field(pattern=r"^1\.\d+$")
     subnet_ids: tuple[StrInput, ...] = Field(min_length=2, description="private subnets for nodes and ENIs")
     public_access_cidrs: tuple[IPv4Network, ...] = Field(min_length=1)
+    service_cidr: IPv4Network = IPv4Network("172.20.0.0/16")
     log_types: tuple[str, ...] = Field(min_length=1)
     log_retention_days: int = 90
     node_group: NodeGroupArgs
@@ -116,6 +117,9 @@ class EksCluster(Component):
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=self.secrets_key.arn),
                 resources=["secrets"],
+            ),
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
+                ip_family="ipv4", service_ipv4_cidr=str(args.service_cidr)
             ),
             enabled_cluster_log_types=list(args.log_types),
             access_config=aws.eks.ClusterAccessConfigArgs(
