@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
@@ -25,7 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"
 STACK_FILES = sorted(STACKS.glob("Pulumi.*.yaml"))
 
-Runner = Callable[[Callable[[], object]], RecordingMocks]
+
+class Runner(Protocol):
+    def __call__(
+        self, program: Callable[[], object], *, project: str = "tenant", stack: str = "test"
+    ) -> RecordingMocks: ...
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -44,7 +45,7 @@ def test_tenant_manifests_validate(run: Runner) -> None:
     """Every sample (several apps, each lifecycle state, with and without Cloudflare); identical objects once."""
     unique: dict[str, dict[str, Any]] = {}
     for spec in SAMPLES.values():
-        for manifest in run(lambda spec=spec: tenant_program(spec)).kubernetes_manifests():
+        for manifest in run(functools.partial(tenant_program, spec)).kubernetes_manifests():
             unique.setdefault(json.dumps(manifest, sort_keys=True), manifest)
     kinds = {manifest["kind"] for manifest in unique.values()}
     assert kinds == {

@@ -114,7 +114,7 @@ def test_the_stack_file_is_a_valid_config(path: Path) -> None:
 def test_main_reads_the_stack_config_and_builds_the_platform(mocks: RecordingMocks) -> None:
     set_all_config(stack_config(STACK_FILES[1]) | {"cloudflare:apiToken": "placeholder-token"})
     try:
-        run_under_mocks(lambda: runpy.run_path(str(MAIN)), mocks=mocks, project="platform", stack="prod")
+        run_under_mocks(lambda: runpy.run_path(str(MAIN.parent)), mocks=mocks, project="platform", stack="prod")
     finally:
         set_all_config({})
     cluster = one(mocks, "aws:eks/cluster:Cluster")

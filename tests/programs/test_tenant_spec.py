@@ -19,14 +19,15 @@ Mutation = Callable[[dict[str, Any]], None]
 def base() -> dict[str, Any]:
     """The multi-app sample as plain data: apps[0] web (public, custom domains), apps[1] api (volume), apps[2]
     worker (internal)."""
-    return copy.deepcopy(multi_app_spec().model_dump())
+    data: dict[str, Any] = copy.deepcopy(multi_app_spec().model_dump())
+    return data
 
 
 def app(data: dict[str, Any], index: int) -> dict[str, Any]:
-    apps = list(data["apps"])
+    apps: list[dict[str, Any]] = list(data["apps"])
     data["apps"] = apps
-    apps[index] = dict(apps[index])
-    return apps[index]
+    apps[index] = entry = dict(apps[index])
+    return entry
 
 
 def setter(key: str, value: Any) -> Mutation:
