@@ -15,7 +15,6 @@ LABEL_NAMESPACE = "controlplane.io/namespace"
 LABEL_APP = "controlplane.io/app"
 LABEL_K8S_NAME = "app.kubernetes.io/name"
 LABEL_K8S_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_K8S_PART_OF = "app.kubernetes.io/part-of"
 
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
 
