@@ -79,6 +79,26 @@ def drive(name: str, url: str, headers: dict[str, str], requests: int, concurren
     return LoadResult(name, len(latencies), seconds, latencies, sum(errors for _, errors in results))
 
 
+def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
+    """An account with ``keys`` API keys (so a list endpoint returns a real page); returns the first key."""
+    from controlplane.accounts.api_keys import issue_api_key
+    from controlplane.accounts.scopes import ALL_SCOPES
+    from controlplane.accounts.service import create_account
+    from controlplane.runtime import Runtime
+    from controlplane.settings import Settings
+
+    settings = Settings(env="development", database_url=database_url, redis_url=redis_url)
+    runtime = Runtime.connect(settings)
+    with runtime.transaction() as session:
+        account = create_account(session)
+        issued = [
+            issue_api_key(session, settings, account.id, name=f"k{i}", scopes=sorted(ALL_SCOPES), expires_at=None)
+            for i in range(keys)
+        ]
+    runtime.close()
+    return issued[0].key
+
+
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

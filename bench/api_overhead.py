@@ -19,7 +19,7 @@ import psutil
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from bench._support import drive, embedded_servers, wait_http
+from bench._support import drive, embedded_servers, seed_api_key, wait_http
 from controlplane.embedded import free_port
 from controlplane.settings import Settings
 
@@ -40,25 +40,6 @@ def bench_app() -> FastAPI:
     return app
 
 
-def seed_api_key(database_url: str) -> str:
-    """An account with 20 API keys, so the list endpoint returns a real page."""
-    from controlplane.accounts.api_keys import issue_api_key
-    from controlplane.accounts.scopes import ALL_SCOPES
-    from controlplane.accounts.service import create_account
-    from controlplane.db import create_db_engine, transaction
-
-    settings = Settings(env="development")
-    engine = create_db_engine(settings, database_url)
-    with transaction(engine) as session:
-        account = create_account(session)
-        keys = [
-            issue_api_key(session, settings, account.id, name=f"k{i}", scopes=sorted(ALL_SCOPES), expires_at=None)
-            for i in range(20)
-        ]
-    engine.dispose()
-    return keys[0].key
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
@@ -67,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with embedded_servers() as (postgres, redis):
-        key = seed_api_key(postgres.url)
+        key = seed_api_key(postgres.url, redis.url, keys=20)
         port = free_port()
         env = {**os.environ, "DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "CONTROLPLANE_ENV": "development"}
         server = subprocess.Popen(

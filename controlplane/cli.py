@@ -100,6 +100,10 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     runtime = Runtime.connect(settings)
     set_runtime(runtime)
+    if settings.admission_policy_check:
+        from policies.offline import warm_up
+
+        warm_up()  # the Pulumi SDK's imports, paid at start rather than by the first write
     try:
         uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, proxy_headers=False)
     finally:
@@ -159,7 +163,6 @@ def migrate() -> None:
 
 def _set_operator(account_id: str, is_operator: bool) -> None:
     from controlplane.accounts.service import set_operator
-    from controlplane.db import transaction
     from controlplane.errors import NotFound
     from controlplane.runtime import get_runtime
 
@@ -168,7 +171,7 @@ def _set_operator(account_id: str, is_operator: bool) -> None:
     except ValueError as exc:
         raise typer.BadParameter(f"{account_id!r} is not an account id (a UUID)") from exc
     try:
-        with transaction(get_runtime().engine) as session:
+        with get_runtime().transaction() as session:
             set_operator(session, parsed, is_operator)
     except NotFound as exc:
         typer.echo(f"error: {exc.message}", err=True)

@@ -6,13 +6,11 @@ Transactions are owned by the edge (the request dependency or the job wrapper): 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, create_engine, func
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from controlplane.settings import Settings
 
@@ -57,15 +55,3 @@ def create_db_engine(settings: Settings, database_url: str) -> Engine:
         pool_timeout=settings.database_connect_timeout_s,
         connect_args={"connect_timeout": settings.database_connect_timeout_s},
     )
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise

@@ -8,6 +8,8 @@ child builds fresh connections rather than sharing the parent's sockets).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from redis import Redis
@@ -38,6 +40,10 @@ class Runtime:
 
     @classmethod
     def connect(cls, settings: Settings) -> Runtime:
+        # Every mapper must be known before the first query: a job may import one feature's models only, and
+        # their foreign keys name another feature's tables.
+        import controlplane.models  # noqa: F401
+
         if settings.database_url is None or settings.redis_url is None:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (controlplane dev sets them for you)")
         engine = create_db_engine(settings, settings.database_url)
@@ -55,6 +61,19 @@ class Runtime:
         session = Session(bind=bind, expire_on_commit=False)
         bind_queue(session, self.queue)
         return session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success (pushing its jobs), roll back on any error."""
+        session = self.new_session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     retry_base_delay_s: float = 5.0
     retry_max_delay_s: float = 600.0
     resync_interval_s: int = 60
+    # Admission runs the policy pack on what the program would declare before a change is accepted (tens of ms
+    # per write under Pulumi's mocks). Off only where every update's own policy run is thought enough.
+    admission_policy_check: bool = True
     drift_check_interval_s: int = 6 * 3600
 
     # --- The platform the tenant stacks run on (outputs of the platform stack) --------------------------------

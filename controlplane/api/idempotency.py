@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controlplane.accounts.secrets import keyed_hash
 from controlplane.api.middleware import send_json
-from controlplane.db import Base, IdMixin, TimestampMixin, transaction, utcnow
+from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
 from controlplane.errors import AppError, error_body
 from controlplane.runtime import Runtime
 
@@ -56,7 +56,7 @@ class Claim:
 
 def claim(runtime: Runtime, scope_hash: bytes, key: str, request_hash: bytes) -> Claim:
     now = utcnow()
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         session.execute(
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.scope_hash == scope_hash,
@@ -89,7 +89,7 @@ def claim(runtime: Runtime, scope_hash: bytes, key: str, request_hash: bytes) ->
 
 
 def settle(runtime: Runtime, record_id: uuid.UUID, status: int, headers: list[list[str]], body: bytes) -> None:
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         record = session.get(IdempotencyRecord, record_id)
         if record is None:
             return
@@ -100,7 +100,7 @@ def settle(runtime: Runtime, record_id: uuid.UUID, status: int, headers: list[li
 
 
 def purge_expired(runtime: Runtime) -> int:
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -19,7 +19,6 @@ from controlplane.accounts.principal import OperatorPrincipal, Principal, Requir
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
-from controlplane.db import transaction
 from controlplane.deployments import service
 from controlplane.deployments.models import Namespace, Operation, OperationEvent, OperationResult
 from controlplane.deployments.schemas import (
@@ -166,7 +165,7 @@ async def _event_stream(runtime: Runtime, operation_id: uuid.UUID, request: Requ
 
 
 def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tuple[list[tuple[Any, ...]], bool]:
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         finished = session.scalar(select(Operation.result).where(Operation.id == operation_id)) not in (
             OperationResult.RUNNING,
             "queued",

@@ -19,7 +19,7 @@ from datetime import timedelta
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import insert, or_, select
 
-from controlplane.db import transaction, utcnow
+from controlplane.db import utcnow
 from controlplane.deployments.models import (
     DesiredState,
     Namespace,
@@ -95,7 +95,7 @@ def reconcile(namespace_id: str) -> str:
 
 def run_preview(operation_id: str) -> str:
     runtime = get_runtime()
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         operation = session.get(Operation, uuid.UUID(operation_id))
         if operation is None:
             return "operation gone"
@@ -105,7 +105,7 @@ def run_preview(operation_id: str) -> str:
         _schedule(runtime, PREVIEW_JOB, operation_id, "preview-busy", runtime.settings.stack_lock_lease_s / 2)
         return "stack busy: retry scheduled"
     try:
-        with transaction(runtime.engine) as session:
+        with runtime.transaction() as session:
             namespace = session.get(Namespace, namespace_id)
             operation = session.get(Operation, uuid.UUID(operation_id))
             if namespace is None or operation is None:
@@ -129,7 +129,7 @@ def check_drift(namespace_id: str) -> str:
     if not lock.acquire():
         return "stack busy: next sweep"
     try:
-        with transaction(runtime.engine) as session:
+        with runtime.transaction() as session:
             namespace = session.get(Namespace, ns_id)
             if namespace is None or namespace.status != Status.READY:
                 return "not ready: skipped"
@@ -149,7 +149,7 @@ def check_drift(namespace_id: str) -> str:
         )
         _finish_operation(runtime, operation_id, result, error)
         if result is not None:
-            with transaction(runtime.engine) as session:
+            with runtime.transaction() as session:
                 namespace = session.get(Namespace, ns_id, with_for_update=True)
                 if namespace is not None:
                     namespace.drift_detected = result.changed
@@ -161,7 +161,7 @@ def check_drift(namespace_id: str) -> str:
 def resync() -> int:
     """Safety net: queue a reconcile for every namespace whose desired state is not yet applied."""
     runtime = get_runtime()
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         ids = session.scalars(
             select(Namespace.id).where(
                 Namespace.status.not_in([Status.STALLED, Status.DELETED]),
@@ -178,7 +178,7 @@ def resync() -> int:
 
 def drift_sweep() -> int:
     runtime = get_runtime()
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         ids = session.scalars(
             select(Namespace.id).where(Namespace.status == Status.READY, Namespace.desired_state == DesiredState.ACTIVE)
         ).all()
@@ -197,7 +197,7 @@ def drift_sweep() -> int:
 
 def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
     """Read the newest desired state and open an operation for it; None when there is nothing to do."""
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         namespace = session.get(Namespace, ns_id, with_for_update=True)
         if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
             return None
@@ -231,7 +231,7 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
 def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:
     result, error = _run(runtime, engine, lock, plan.kind, plan.namespace_id, plan.spec, plan.operation_id)
     _finish_operation(runtime, plan.operation_id, result, error)
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         namespace = session.get(Namespace, plan.namespace_id, with_for_update=True)
         if namespace is None:
             return False
@@ -267,7 +267,7 @@ def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID
     """A worker died mid-run: cancel its update (Pulumi's lock), then refresh the state before updating."""
     log.warning("recovering %s from an interrupted run", stack_name_of(ns_id))
     engine.cancel(stack_name_of(ns_id))
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         namespace = session.get(Namespace, ns_id)
         if namespace is None or namespace.desired_state == DesiredState.DELETED:
             lock.run_ended()
@@ -335,7 +335,7 @@ def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, 
 def _finish_operation(
     runtime: Runtime, operation_id: uuid.UUID, result: RunResult | None, error: EngineError | None
 ) -> None:
-    with transaction(runtime.engine) as session:
+    with runtime.transaction() as session:
         operation = session.get(Operation, operation_id)
         if operation is None:
             return

@@ -68,9 +68,12 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
 
 def admit(spec: TenantSpec) -> None:
     """Run the policy pack's rules on what the program would declare; refuse on any mandatory violation."""
-    from policies.offline import check_tenant_spec
+    from policies.offline import OfflineCheckError, check_tenant_spec
 
-    violations = [violation for violation in check_tenant_spec(spec) if violation.mandatory]
+    try:
+        violations = [violation for violation in check_tenant_spec(spec) if violation.mandatory]
+    except OfflineCheckError as exc:
+        raise Unprocessable(f"the namespace's program could not be evaluated: {exc}", code="admission_failed") from exc
     if violations:
         rules = sorted({violation.rule for violation in violations})
         raise Unprocessable(

@@ -19,15 +19,8 @@ def transactional_job(fn: Callable[Concatenate[Session, P], R]) -> Callable[P, R
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        runtime = get_runtime()
-        with runtime.new_session() as session:
-            try:
-                result = fn(session, *args, **kwargs)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            return result
+        with get_runtime().transaction() as session:
+            return fn(session, *args, **kwargs)
 
     return run
 
