@@ -64,10 +64,20 @@ def percentile(values: list[float], q: float) -> float:
 def start_api(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "controlplane.api.asgi:app", "--factory", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "controlplane.api.asgi:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", server)
     return server, base
@@ -118,9 +128,11 @@ def reconcile_overhead(env: dict[str, str], count: int) -> list[float]:
 
 def coalescing(base: str, headers: dict[str, str], env: dict[str, str], redis: Redis) -> dict[str, Any]:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "worker"], env={**env, "BENCH_ENGINE_DELAY_S": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "controlplane", "worker"],
+        env={**env, "BENCH_ENGINE_DELAY_S": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         redis.delete(RUNS_KEY)
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
@@ -137,8 +149,11 @@ def coalescing(base: str, headers: dict[str, str], env: dict[str, str], redis: R
                 if state["observed_generation"] == final_generation and state["status"] == "ready":
                     break
                 time.sleep(0.2)
-        return {"further_updates": int(redis.llen(RUNS_KEY)) - 1, "observed": state["observed_generation"],
-                "generation": final_generation}  # fmt: skip
+        return {
+            "further_updates": int(redis.llen(RUNS_KEY)) - 1,
+            "observed": state["observed_generation"],
+            "generation": final_generation,
+        }
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -153,8 +168,13 @@ def main() -> None:
     with embedded_servers() as (postgres, redis_server):
         key = seed_api_key(postgres.url, redis_server.url)
         headers = {"Authorization": f"Bearer {key}"}
-        env = {**os.environ, "DATABASE_URL": postgres.url, "REDIS_URL": redis_server.url,
-               "CONTROLPLANE_ENV": "development", "CONTROLPLANE_ENGINE": "bench.reconcile:InstantEngine"}  # fmt: skip
+        env = {
+            **os.environ,
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis_server.url,
+            "CONTROLPLANE_ENV": "development",
+            "CONTROLPLANE_ENGINE": "bench.reconcile:InstantEngine",
+        }
         results = {}
         for label, admission in (("with admission", "true"), ("admission off", "false")):
             server, base = start_api({**env, "CONTROLPLANE_ADMISSION_POLICY_CHECK": admission})
@@ -172,12 +192,18 @@ def main() -> None:
             server.wait(timeout=30)
 
     for label, latencies in results.items():
-        print(f"write -> 202 ({label:<14}) p50 {statistics.median(latencies):7.2f} ms   "
-              f"p99 {percentile(latencies, 0.99):7.2f} ms   over {len(latencies)} writes (target p99 < 20 ms)")  # fmt: skip
-    print(f"reconcile overhead (instant engine)  p50 {statistics.median(overhead):7.2f} ms   "
-          f"p99 {percentile(overhead, 0.99):7.2f} ms   over {len(overhead)} reconciles (target < 100 ms)")  # fmt: skip
-    print(f"coalescing: 100 updates during a 2 s run -> {coalesced['further_updates']} further stack update(s) "
-          f"(target <= 2); observed generation {coalesced['observed']} of {coalesced['generation']}")  # fmt: skip
+        print(
+            f"write -> 202 ({label:<14}) p50 {statistics.median(latencies):7.2f} ms   "
+            f"p99 {percentile(latencies, 0.99):7.2f} ms   over {len(latencies)} writes (target p99 < 20 ms)"
+        )
+    print(
+        f"reconcile overhead (instant engine)  p50 {statistics.median(overhead):7.2f} ms   "
+        f"p99 {percentile(overhead, 0.99):7.2f} ms   over {len(overhead)} reconciles (target < 100 ms)"
+    )
+    print(
+        f"coalescing: 100 updates during a 2 s run -> {coalesced['further_updates']} further stack update(s) "
+        f"(target <= 2); observed generation {coalesced['observed']} of {coalesced['generation']}"
+    )
 
 
 if __name__ == "__main__":
