@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import yaml
-from fastapi.testclient import TestClient
 
 from tests.deployments.conftest import APP, Live
 from tests.support.engine_double import calls
@@ -151,7 +150,3 @@ def test_list_is_paginated(live: Live) -> None:
 def test_unknown_fields_are_refused(live: Live) -> None:
     response = live.client.post("/v1/namespaces", json={"name": "x", "apps": [], "region": "eu"}, headers=live.headers)
     assert response.status_code == 422
-
-
-def unused(client: TestClient) -> None:  # keeps the import honest for type checkers
-    del client
