@@ -4,7 +4,8 @@ from controlplane.accounts import models as accounts_models
 from controlplane.api import idempotency
 from controlplane.db import Base
 from controlplane.deployments import models as deployments_models
+from controlplane.privacy import models as privacy_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "deployments_models", "idempotency", "metadata"]
+__all__ = ["accounts_models", "deployments_models", "idempotency", "metadata", "privacy_models"]

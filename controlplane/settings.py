@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -31,6 +31,16 @@ _DEV_SECRETS: dict[str, str] = {
     "stripe_webhook_secret": DEV_STRIPE_WEBHOOK_SECRET,
     "pulumi_config_passphrase": DEV_PULUMI_PASSPHRASE,
 }
+
+
+class DepositToken(BaseModel):
+    """An ERC-20 token accepted for deposits (see the billing settings): ``micro_credits_per_token`` per whole
+    token, so a transfer of ``raw`` base units credits ``raw * micro_credits_per_token // 10**decimals``."""
+
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    symbol: str = Field(min_length=1, max_length=20)
+    decimals: int = Field(ge=0, le=36)
+    micro_credits_per_token: int = Field(gt=0)
 
 
 class Settings(BaseSettings):
@@ -131,6 +141,48 @@ class Settings(BaseSettings):
     cloudflare_load_balancer_hostname: str | None = None
     cloudflare_base_url: str | None = None
     # --- end of reconcile and platform settings ---------------------------------------------------------------
+
+    # --- Billing: credits, prices, card top-ups (Stripe), on-chain deposits, the zero-balance lifecycle -------
+    # Money is integer micro-credits everywhere (1 credit = 1,000,000 micro-credits); no floats. A credit is worth
+    # one unit of checkout_currency, so a card top-up of N minor units (cents) buys N * micro_credits_per_minor_unit.
+    price_vcpu_hour: int = Field(default=30_000, ge=0)  # micro-credits per vCPU-hour (cpu_millicores x replicas)
+    price_memory_gib_hour: int = Field(default=4_000, ge=0)  # micro-credits per GiB-hour of memory (x replicas)
+    price_volume_gib_month: int = Field(default=100_000, ge=0)  # micro-credits per GiB-month of volume
+    hours_per_month: int = Field(default=730, ge=1)  # a GiB-month costs hours_per_month GiB-hours
+    metering_interval_s: int = 300  # how often the scheduler looks for complete hours not yet charged
+    metering_max_catch_up_hours: int = 24  # after an outage, older uncharged hours are skipped (and logged)
+    low_balance_hours: int = 24  # a notice when the balance covers fewer hours of current usage than this
+    volume_release_after_hours: int = 24  # volumes are deleted this long after a zero-balance suspension
+    lifecycle_sweep_interval_s: int = 300
+    # Stripe Checkout: card top-ups answer 503 until stripe_api_key is set. stripe_api_base stays None for Stripe
+    # itself; tests point it at a local stand-in. The webhook secret is stripe_webhook_secret, above.
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_timeout_s: float = 20.0
+    stripe_webhook_tolerance_s: int = 300  # signed timestamps older than this are refused (replays)
+    checkout_currency: str = "usd"
+    micro_credits_per_minor_unit: int = Field(default=10_000, ge=1)  # 1 cent = 10,000 micro-credits
+    checkout_min_amount: int = 500  # minor units of checkout_currency
+    checkout_max_amount: int = 1_000_000
+    checkout_success_url: str | None = None  # None: public_url + /billing?checkout=success
+    checkout_cancel_url: str | None = None  # None: public_url + /billing?checkout=cancelled
+    # On-chain deposits answer 503 until the chain id, its RPC URL and the platform's deposit address are set.
+    # Tokens as JSON, e.g. CONTROLPLANE_DEPOSIT_TOKENS='[{"address": "0x...", "symbol": "USDC", "decimals": 6,
+    # "micro_credits_per_token": 1000000}]'.
+    deposit_chain_id: int | None = None
+    deposit_rpc_url: str | None = None
+    deposit_rpc_timeout_s: float = 10.0
+    deposit_address: str | None = None
+    deposit_tokens: list[DepositToken] = []
+    deposit_confirmations: int = Field(default=12, ge=1)
+    deposit_recheck_interval_s: int = 30
+    # --- end of billing settings --------------------------------------------------------------------------------
+
+    # --- Privacy: API usage logs and retention ----------------------------------------------------------------
+    api_log_client_address: Literal["truncate", "hash", "none"] = "truncate"  # truncate: IPv4 /24, IPv6 /48
+    api_log_retention_days: int = 90
+    retention_batch_size: int = 5000  # rows deleted per statement by the retention jobs
+    # --- end of privacy settings ------------------------------------------------------------------------------
 
     @property
     def is_development(self) -> bool:

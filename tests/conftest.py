@@ -24,6 +24,7 @@ from controlplane.models import metadata
 from controlplane.queue import bind_queue
 from controlplane.runtime import Runtime, set_runtime
 from controlplane.settings import Settings
+from tests.support.live import Live
 
 
 @pytest.fixture(scope="session")
@@ -145,3 +146,10 @@ def auth(account: Account, make_key: Callable[..., str]) -> dict[str, str]:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def live(runtime: Runtime, committed: Callable[[], Session]) -> Iterator[Live]:
+    """An API client on real commits, with an account and its key, and real RQ workers to drive."""
+    with TestClient(create_app(runtime), base_url=runtime.settings.public_url) as client:
+        yield Live(runtime, client, committed)

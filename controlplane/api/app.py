@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from controlplane.accounts.api import account_router, auth_router, operator_router
@@ -13,6 +16,10 @@ from controlplane.api.schemas import ErrorResponse
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
 from controlplane.health.api import router as health_router
+from controlplane.privacy.api import deletions_router
+from controlplane.privacy.api import operator_router as privacy_operator_router
+from controlplane.privacy.api import router as privacy_router
+from controlplane.privacy.api_logs import ApiLogMiddleware, ApiLogWriter
 from controlplane.runtime import Runtime
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -22,13 +29,23 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    api_logs = ApiLogWriter(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        api_logs.start()
+        yield
+        api_logs.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Control plane",
         version="1",
         description="Namespaces of containers on Kubernetes, paid for with prepaid credits.",
         responses=_ERROR_RESPONSES,
     )
     app.state.runtime = runtime
+    app.state.api_logs = api_logs
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
@@ -37,8 +54,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(operator_router)
     app.include_router(namespaces_router)
     app.include_router(namespaces_operator_router)
+    app.include_router(privacy_router)
+    app.include_router(privacy_operator_router)
+    app.include_router(deletions_router)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
     app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
+    app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
     app.add_middleware(
         RequestContextMiddleware,
         header=runtime.settings.request_id_header,

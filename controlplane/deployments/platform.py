@@ -21,12 +21,14 @@ def platform_settings(settings: Settings, redis: Redis | None = None) -> Platfor
     )
     render_dir = None if kubeconfig else str(settings.platform_render_dir or settings.resolved_data_dir / "rendered")
     return PlatformSettings(
-        base_domain=outputs.get("baseDomain", settings.platform_base_domain),
-        ingress_class=outputs.get("ingressClass", settings.platform_ingress_class),
-        ingress_namespace=outputs.get("ingressNamespace", settings.platform_ingress_namespace),
-        storage_class=outputs.get("storageClass", settings.platform_storage_class),
-        cluster_private_cidrs=tuple(IPv4Network(cidr) for cidr in settings.platform_cluster_private_cidrs),
-        kubernetes_version=outputs.get("kubernetesVersion", settings.platform_kubernetes_version),
+        base_domain=outputs.get("base_domain", settings.platform_base_domain),
+        ingress_class=outputs.get("ingress_class", settings.platform_ingress_class),
+        ingress_namespace=outputs.get("ingress_namespace", settings.platform_ingress_namespace),
+        storage_class=outputs.get("storage_class", settings.platform_storage_class),
+        cluster_private_cidrs=tuple(
+            IPv4Network(cidr) for cidr in outputs.get("cluster_private_cidrs", settings.platform_cluster_private_cidrs)
+        ),
+        kubernetes_version=outputs.get("kubernetes_version", settings.platform_kubernetes_version),
         max_volume_size_gib=settings.platform_max_volume_size_gib,
         allowed_registries=tuple(settings.platform_allowed_registries),
         kubernetes=KubernetesProviderSettings(kubeconfig=kubeconfig, render_yaml_to_directory=render_dir),
@@ -35,8 +37,8 @@ def platform_settings(settings: Settings, redis: Redis | None = None) -> Platfor
 
 
 def _cloudflare(settings: Settings, outputs: dict[str, Any]) -> CloudflareSettings | None:
-    zone_id = outputs.get("zoneId", settings.cloudflare_zone_id)
-    balancer = outputs.get("loadBalancerHostname", settings.cloudflare_load_balancer_hostname)
+    zone_id = outputs.get("zone_id", settings.cloudflare_zone_id)
+    balancer = outputs.get("load_balancer_hostname", settings.cloudflare_load_balancer_hostname)
     if settings.cloudflare_api_token is None or not zone_id or not balancer:
         return None
     return CloudflareSettings(

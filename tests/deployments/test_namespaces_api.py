@@ -6,8 +6,8 @@ import copy
 
 import yaml
 
-from tests.deployments.conftest import APP, Live
 from tests.support.engine_double import calls
+from tests.support.live import APP, Live
 
 
 def test_create_answers_202_with_generation_1_and_queues_one_reconcile(live: Live) -> None:

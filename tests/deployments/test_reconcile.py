@@ -9,8 +9,8 @@ import pytest
 
 from controlplane.deployments.reconcile import drift_sweep, resync, stack_name_of
 from controlplane.deployments.stack_lock import StackLock
-from tests.deployments.conftest import Live
 from tests.support.engine_double import calls, script
+from tests.support.live import Live
 
 
 def kinds(live: Live) -> list[str]:

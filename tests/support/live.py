@@ -1,10 +1,11 @@
+"""The `Live` helper: an API client on real commits, an account with its key, and real RQ workers."""
+
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from rq import Worker
 from rq.scheduler import RQScheduler
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.scopes import ALL_SCOPES
 from controlplane.accounts.service import create_account
-from controlplane.api.app import create_app
 from controlplane.deployments.models import Namespace
 from controlplane.runtime import Runtime
 
@@ -79,9 +79,3 @@ class Live:
         assert response.status_code == 202, response.text
         body: dict[str, Any] = response.json()
         return body
-
-
-@pytest.fixture
-def live(runtime: Runtime, committed: Callable[[], Session]) -> Iterator[Live]:
-    with TestClient(create_app(runtime), base_url=runtime.settings.public_url) as client:
-        yield Live(runtime, client, committed)

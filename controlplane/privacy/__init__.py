@@ -1,0 +1,1 @@
+"""The platform's privacy promises: API usage logs and their retention, data export, correction, deletion."""

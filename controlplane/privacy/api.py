@@ -1,0 +1,140 @@
+"""Privacy endpoints: the caller's API logs; operators search everyone's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import Field
+from sqlalchemy import select
+
+from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope, SessionPrincipal
+from controlplane.accounts.scopes import Access
+from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
+from controlplane.api.pagination import paginate
+from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.deployments.service import Context
+from controlplane.privacy.deletion import get_deletion, request_deletion
+from controlplane.privacy.export import configs_archive, export_account
+from controlplane.privacy.models import AccountDeletion, ApiLog
+
+router = APIRouter(prefix="/v1/account", tags=["privacy"])
+operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
+
+ReadAccount = Annotated[Principal, Depends(RequireScope("account", Access.READ))]
+
+
+class ApiLogOut(ResponseModel):
+    id: uuid.UUID
+    created_at: datetime
+    account_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+    method: str
+    route: str
+    status: int
+    latency_ms: int
+    request_id: str
+    client: str | None
+    user_agent: str | None
+
+
+def _page(rows: object, next_cursor: str | None) -> Response:
+    return json_response(Page[ApiLogOut](items=[ApiLogOut.model_validate(r) for r in rows], next_cursor=next_cursor))  # type: ignore[attr-defined]
+
+
+@router.get("/api-logs", response_model=Page[ApiLogOut])
+def my_api_logs(principal: ReadAccount, session: SessionDep, page: PageDep) -> Response:
+    """The metadata of your own API requests, newest first (kept 90 days)."""
+    stmt = select(ApiLog).where(ApiLog.account_id == principal.account_id)
+    return _page(*paginate(session, stmt, ApiLog.created_at, ApiLog.id, page))
+
+
+@operator_router.get("/api-logs", response_model=Page[ApiLogOut])
+def search_api_logs(
+    _operator: OperatorPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    account_id: uuid.UUID | None = None,
+    route: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    request_id: Annotated[str | None, Query(max_length=128)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Response:
+    """Operators: every account's API logs, filtered."""
+    stmt = select(ApiLog)
+    filters = {ApiLog.account_id: account_id, ApiLog.route: route, ApiLog.status: status, ApiLog.request_id: request_id}
+    for column, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(ApiLog.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(ApiLog.created_at < until)
+    return _page(*paginate(session, stmt, ApiLog.created_at, ApiLog.id, page))
+
+
+WriteAccount = Annotated[Principal, Depends(RequireScope("account", Access.WRITE))]
+
+
+class DeletionRequest(ApiModel):
+    confirm: Literal["delete my account"] = Field(
+        description='Type "delete my account": the account, its namespaces and their volumes are deleted.'
+    )
+
+
+class DeletionOut(ResponseModel):
+    id: uuid.UUID
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    namespaces_pending: int
+    last_error: str | None
+    status_url: str
+
+
+def _deletion_out(deletion: AccountDeletion) -> DeletionOut:
+    return DeletionOut.model_validate(
+        {**{f: getattr(deletion, f) for f in DeletionOut.model_fields if f != "status_url"},
+         "status_url": f"/v1/account-deletions/{deletion.id}"}
+    )  # fmt: skip
+
+
+@router.get("/export")
+def export(principal: ReadAccount, session: SessionDep) -> dict[str, Any]:
+    """Everything held about you, in one JSON document."""
+    return export_account(session, principal.account_id)
+
+
+@router.get("/configs", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
+def configs(principal: ReadAccount, session: SessionDep) -> Response:
+    """Every namespace's configuration as YAML (the format ``PUT /v1/namespaces/{name}/config`` applies), zipped."""
+    return Response(
+        configs_archive(session, principal.account_id),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="namespaces.zip"'},
+    )
+
+
+@router.delete("", status_code=202, response_model=DeletionOut)
+def delete_account(
+    body: DeletionRequest, principal: SessionPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Delete the account: stacks are destroyed first, then personal data is erased; billing records are kept,
+    detached from you. Answers at once; follow ``status_url``."""
+    principal.require("account", Access.WRITE)
+    deletion = request_deletion(session, Context(runtime.settings, runtime.redis), principal.account_id)
+    response = json_response(_deletion_out(deletion), 202)
+    response.delete_cookie(runtime.settings.session_cookie_name, path="/")
+    return response
+
+
+deletions_router = APIRouter(prefix="/v1/account-deletions", tags=["privacy"])
+
+
+@deletions_router.get("/{deletion_id}", response_model=DeletionOut)
+def deletion_status(deletion_id: uuid.UUID, session: SessionDep) -> DeletionOut:
+    """Where an account deletion stands. The id, returned once by ``DELETE /v1/account``, is the credential."""
+    return _deletion_out(get_deletion(session, deletion_id))
