@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
 from controlplane.accounts.models import Account
@@ -117,7 +117,12 @@ CodeField = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{4,10}$", description="Th
 AgeField = Annotated[
     bool, Field(description="Must be true when this sign-in creates an account: the service is for adults")
 ]
-MessageField = Annotated[str, Field(min_length=1, max_length=4096, description="The EIP-4361 message, as signed")]
+# Not stripped (unlike other strings): the signature covers the message byte for byte.
+MessageField = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False),
+    Field(min_length=1, max_length=4096, description="The EIP-4361 message, exactly as signed"),
+]
 SignatureField = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=2 + 2 * 4096)]
 
 

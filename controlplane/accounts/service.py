@@ -98,9 +98,7 @@ def sign_in_with_wallet(
 
         def create() -> Account:
             created = create_account(session)
-            session.add(Wallet(account_id=created.id, address=address))
-            session.flush()
-            return created
+            return _add_wallet(session, created, address)
 
         account = _in_savepoint(session, create)
         if account is None:  # a concurrent first sign-in with this wallet created it
@@ -154,7 +152,11 @@ def link_wallet(
     owner = session.scalar(select(Wallet.account_id).where(Wallet.address == address))
     if owner == account.id:
         return account
-    if owner is not None or _in_savepoint(session, lambda: _add_wallet(session, account, address)) is None:
+    if owner is not None:
+        raise _in_use("wallet")
+    if (
+        _in_savepoint(session, lambda: _add_wallet(session, account, address)) is None
+    ):  # linked elsewhere in the meantime
         raise _in_use("wallet")
     return account
 
@@ -199,7 +201,11 @@ def link_phone(
     owner = session.scalar(select(Account.id).where(Account.phone_hash == phone_hash))
     if owner == account.id:
         return account
-    if owner is not None or _in_savepoint(session, lambda: _set_phone(session, account, phone_hash)) is None:
+    if owner is not None:
+        raise _in_use("phone number")
+    if (
+        _in_savepoint(session, lambda: _set_phone(session, account, phone_hash)) is None
+    ):  # linked elsewhere in the meantime
         raise _in_use("phone number")
     return account
 

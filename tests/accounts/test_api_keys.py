@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from controlplane.accounts.api import account_router, auth_router, operator_router, router
 from controlplane.accounts.models import Account, ApiKey
 from controlplane.accounts.scopes import ALL_SCOPES
 from controlplane.accounts.service import set_operator
@@ -59,7 +61,6 @@ UNAUTHENTICATED = {
     ("POST", "/v1/auth/siwe/verify"),
     ("POST", "/v1/auth/logout"),
 }
-MY_PREFIXES = ("/v1/account", "/v1/api-keys", "/v1/auth", "/v1/operator/accounts")
 
 
 def call(client: TestClient, endpoint: Endpoint, key: str) -> Any:
@@ -72,13 +73,13 @@ def operator(account: Account, db: Session) -> Account:
     return set_operator(db, account.id, True)
 
 
-def test_the_table_covers_every_accounts_endpoint(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_the_table_covers_every_accounts_endpoint() -> None:
     routed = {
-        (method.upper(), path)
-        for path, operations in paths.items()
-        if path.startswith(MY_PREFIXES)
-        for method in operations
+        (method, route.path)
+        for accounts_router in (router, auth_router, account_router, operator_router)
+        for route in accounts_router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
     }
     assert routed == {(e.method, e.path) for e in ENDPOINTS} | UNAUTHENTICATED
 

@@ -259,3 +259,14 @@ def test_unreachable_rpc_is_a_502(
     )
     assert response.status_code == 502
     assert error_code(response) == "upstream_error"
+
+
+def test_message_is_checked_exactly_as_signed(client: TestClient, sign_in: SignIn, eth_key: LocalAccount) -> None:
+    # Nothing is trimmed before the checks: the EIP-4361 grammar has no trailing newline, so this one is refused as
+    # malformed rather than silently trimmed (which would then fail as a signature of some other text).
+    message = siwe_message(eth_key.address, sign_in.nonce()) + "\n"
+    response = client.post(
+        "/v1/auth/siwe/verify", json={"message": message, "signature": sign(eth_key, message), "confirm_age_18": True}
+    )
+    assert response.status_code == 400
+    assert error_code(response) == "siwe_malformed"
