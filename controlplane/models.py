@@ -2,10 +2,20 @@
 
 from controlplane.accounts import models as accounts_models
 from controlplane.api import idempotency
+from controlplane.billing import models as billing_models
 from controlplane.db import Base
 from controlplane.deployments import models as deployments_models
+from controlplane.notifications import models as notifications_models
 from controlplane.privacy import models as privacy_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "deployments_models", "idempotency", "metadata", "privacy_models"]
+__all__ = [
+    "accounts_models",
+    "billing_models",
+    "deployments_models",
+    "idempotency",
+    "metadata",
+    "notifications_models",
+    "privacy_models",
+]

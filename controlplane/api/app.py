@@ -13,9 +13,12 @@ from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
 from controlplane.api.middleware import RequestContextMiddleware
 from controlplane.api.schemas import ErrorResponse
+from controlplane.billing.api import operator_router as billing_operator_router
+from controlplane.billing.api import router as billing_router
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
 from controlplane.health.api import router as health_router
+from controlplane.notifications.api import router as notifications_router
 from controlplane.privacy.api import deletions_router
 from controlplane.privacy.api import operator_router as privacy_operator_router
 from controlplane.privacy.api import router as privacy_router
@@ -57,6 +60,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(privacy_router)
     app.include_router(privacy_operator_router)
     app.include_router(deletions_router)
+    app.include_router(billing_router)
+    app.include_router(billing_operator_router)
+    app.include_router(notifications_router)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
     app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)

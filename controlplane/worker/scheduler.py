@@ -37,6 +37,17 @@ def periodic_tasks(settings: Settings) -> tuple[PeriodicTask, ...]:
         PeriodicTask("drift-sweep", settings.drift_check_interval_s, "controlplane.deployments.reconcile.drift_sweep"),
         PeriodicTask("purge-api-logs", 24 * 3600, "controlplane.privacy.retention.purge_api_logs"),
         PeriodicTask("purge-expired-sessions", 3600, "controlplane.privacy.retention.purge_expired_sessions"),
+        PeriodicTask("billing-metering", settings.metering_interval_s, "controlplane.billing.jobs.meter_due_hours"),
+        PeriodicTask(
+            "billing-release-volumes",
+            settings.lifecycle_sweep_interval_s,
+            "controlplane.billing.jobs.release_suspended_volumes",
+        ),
+        PeriodicTask(
+            "billing-recheck-deposits",
+            settings.deposit_recheck_interval_s,
+            "controlplane.billing.jobs.recheck_deposits",
+        ),
     )
 
 

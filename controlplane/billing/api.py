@@ -1,0 +1,115 @@
+"""Billing endpoints: the balance and its ledger, card top-ups (and Stripe's webhook), on-chain deposits, and the
+operators' adjustments. Endpoints parse, call one service function, and return; the request's edge commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
+from controlplane.accounts.scopes import Access
+from controlplane.api.deps import PageDep, SessionDep, SettingsDep
+from controlplane.api.schemas import Page, json_response
+from controlplane.billing import checkout, deposits, ledger, metering
+from controlplane.billing.models import EntryKind
+from controlplane.billing.schemas import (
+    AdjustmentCreate,
+    BalanceOut,
+    CheckoutCreate,
+    CheckoutOut,
+    DepositOut,
+    DepositsSubmitted,
+    DepositSubmit,
+    EntryKindName,
+    LedgerEntryOut,
+    WebhookOut,
+)
+
+router = APIRouter(prefix="/v1/billing", tags=["billing"])
+operator_router = APIRouter(prefix="/v1/operator/billing", tags=["operator"])
+
+ReadBilling = Annotated[Principal, Depends(RequireScope("billing", Access.READ))]
+WriteBilling = Annotated[Principal, Depends(RequireScope("billing", Access.WRITE))]
+
+
+@router.get("/balance", response_model=BalanceOut)
+def get_balance(principal: ReadBilling, session: SessionDep, settings: SettingsDep) -> Response:
+    usage = metering.estimate(session, settings, principal.account_id)
+    return json_response(BalanceOut.of(ledger.balance_of(session, settings, principal.account_id, usage.cost)))
+
+
+@router.get("/transactions", response_model=Page[LedgerEntryOut])
+def list_transactions(
+    principal: ReadBilling,
+    session: SessionDep,
+    page: PageDep,
+    kind: Annotated[EntryKindName | None, Query(description="Only entries of this kind")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+) -> Response:
+    rows, next_cursor = ledger.list_entries(
+        session, principal.account_id, page, kind=EntryKind(kind) if kind else None, since=since, until=until
+    )
+    return json_response(Page[LedgerEntryOut](items=[LedgerEntryOut.of(row) for row in rows], next_cursor=next_cursor))
+
+
+@router.post("/checkout", status_code=status.HTTP_201_CREATED, response_model=CheckoutOut)
+def create_checkout(
+    body: CheckoutCreate, principal: WriteBilling, session: SessionDep, settings: SettingsDep
+) -> Response:
+    created = checkout.create_checkout(session, settings, principal.account_id, body.amount)
+    return json_response(CheckoutOut.of(created), status.HTTP_201_CREATED)
+
+
+@router.post("/webhooks/stripe", response_model=WebhookOut)
+async def stripe_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Stripe's calls: no session or API key (the signature is the authentication), so no CSRF check either."""
+    payload = await request.body()
+    outcome = await run_in_threadpool(
+        checkout.handle_webhook, session, settings, payload, request.headers.get("stripe-signature")
+    )
+    return json_response(WebhookOut(outcome=outcome))
+
+
+@router.post("/deposits", status_code=status.HTTP_201_CREATED, response_model=DepositsSubmitted)
+def submit_deposit(
+    body: DepositSubmit, principal: WriteBilling, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Credit a token transfer to the deposit address: 201 when recorded now, 200 when it was already."""
+    submitted = deposits.submit(session, settings, principal.account_id, body.tx_hash)
+    answer = DepositsSubmitted.of(submitted, settings.deposit_confirmations)
+    return json_response(answer, status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK)
+
+
+@router.get("/deposits", response_model=Page[DepositOut])
+def list_deposits(principal: ReadBilling, session: SessionDep, page: PageDep, settings: SettingsDep) -> Response:
+    rows, next_cursor = deposits.list_deposits(session, principal.account_id, page)
+    items = [DepositOut.of(row, settings.deposit_confirmations) for row in rows]
+    return json_response(Page[DepositOut](items=items, next_cursor=next_cursor))
+
+
+@operator_router.post(
+    "/accounts/{account_id}/entries", status_code=status.HTTP_201_CREATED, response_model=LedgerEntryOut
+)
+def adjust_balance(
+    account_id: uuid.UUID,
+    body: AdjustmentCreate,
+    _operator: OperatorPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """Record an adjustment (either sign) or a refund (negative) on an account's ledger."""
+    applied = ledger.adjust(
+        session,
+        settings,
+        account_id,
+        body.amount,
+        kind=EntryKind(body.kind),
+        reason=body.reason,
+        idempotency_key=f"operator:{body.idempotency_key or uuid.uuid4()}",
+    )
+    return json_response(LedgerEntryOut.of(applied.entry), status.HTTP_201_CREATED)

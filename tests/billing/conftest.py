@@ -1,0 +1,176 @@
+"""Fixtures for billing: settings with Stripe pointed at a local stand-in and deposits on an in-process EVM, an
+ERC-20 token compiled from Vyper by the test, accounts with linked wallets, and a moved clock."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import vyper
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
+from web3.contract import Contract
+
+from controlplane.accounts.api_keys import issue_api_key
+from controlplane.accounts.models import Account, Wallet
+from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.service import create_account
+from controlplane.runtime import Runtime
+from controlplane.settings import DepositToken, Settings
+from tests.support.evm_rpc import EvmRpc
+from tests.support.fake_stripe import FakeStripe
+
+TOKEN_SOURCE = Path(__file__).parent / "contracts" / "token.vy"
+DECIMALS = 6
+MICRO_PER_TOKEN = 1_000_000  # one token buys one credit
+CONFIRMATIONS = 3
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    server = FakeStripe.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_api(fake_stripe: FakeStripe) -> FakeStripe:
+    fake_stripe.reset()
+    return fake_stripe
+
+
+@pytest.fixture(scope="session")
+def evm() -> Iterator[EvmRpc]:
+    rpc = EvmRpc.start()
+    yield rpc
+    rpc.stop()
+
+
+@pytest.fixture(scope="session")
+def token_code() -> dict[str, Any]:
+    compiled: dict[str, Any] = vyper.compile_code(TOKEN_SOURCE.read_text(), output_formats=["abi", "bytecode"])
+    return compiled
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    rpc: EvmRpc
+    token: Contract  # accepted for deposits
+    other_token: Contract  # not accepted
+    deposit_address: str
+    holder: str  # a funded account holding both tokens (linked to the test account by `link_wallet`)
+    stranger: str  # another funded account holding both tokens
+
+    def transfer(
+        self, sender: str, to: str, amount: int, *, token: Contract | None = None, gas: int | None = None
+    ) -> str:
+        tx: dict[str, Any] = {"from": sender}
+        if gas is not None:
+            tx["gas"] = gas  # no estimate: a failing call is mined (and reverted) instead of refused
+        tx_hash = (token or self.token).functions.transfer(to, amount).transact(tx)  # type: ignore[arg-type]
+        self.rpc.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
+        return "0x" + bytes(tx_hash).hex()
+
+    def mine(self, blocks: int) -> None:
+        with self.rpc.lock:
+            self.rpc.eth_tester.mine_blocks(blocks)
+
+
+@pytest.fixture(scope="session")
+def chain(evm: EvmRpc, token_code: dict[str, Any]) -> Chain:
+    token = evm.deploy(token_code["abi"], token_code["bytecode"], "Test Dollar", "TUSD", DECIMALS)
+    other = evm.deploy(token_code["abi"], token_code["bytecode"], "Other Coin", "OTHR", DECIMALS)
+    owner, holder, stranger, deposit_address = evm.funded_accounts[:4]
+    for contract in (token, other):
+        for receiver in (holder, stranger):
+            tx = contract.functions.mint(receiver, 10**6 * 10**DECIMALS).transact({"from": owner})
+            evm.w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.05)
+    return Chain(evm, token, other, deposit_address, holder, stranger)
+
+
+@pytest.fixture
+def billing_settings(runtime: Runtime, stripe_api: FakeStripe, chain: Chain) -> Settings:
+    return runtime.settings.model_copy(
+        update={
+            "stripe_api_key": SecretStr(stripe_api.api_key),
+            "stripe_api_base": stripe_api.url,
+            "stripe_timeout_s": 5.0,
+            "deposit_chain_id": chain.rpc.chain_id,
+            "deposit_rpc_url": chain.rpc.url,
+            "deposit_rpc_timeout_s": 10.0,
+            "deposit_address": chain.deposit_address,
+            "deposit_tokens": [
+                DepositToken(
+                    address=chain.token.address,
+                    symbol="TUSD",
+                    decimals=DECIMALS,
+                    micro_credits_per_token=MICRO_PER_TOKEN,
+                )
+            ],
+            "deposit_confirmations": CONFIRMATIONS,
+        }
+    )
+
+
+@pytest.fixture
+def client(app_client: TestClient, runtime: Runtime, billing_settings: Settings) -> TestClient:
+    """The shared ``app_client`` (one rolled-back transaction per test) with the billing settings."""
+    app_client.app.state.runtime = dataclasses.replace(runtime, settings=billing_settings)  # type: ignore[attr-defined]
+    return app_client
+
+
+@dataclasses.dataclass
+class Customer:
+    account: Account
+    headers: dict[str, str]
+
+    @property
+    def id(self) -> Any:
+        return self.account.id
+
+
+@pytest.fixture
+def make_customer(db: Session, settings: Settings) -> Callable[..., Customer]:
+    def make(scopes: frozenset[str] | list[str] = ALL_SCOPES) -> Customer:
+        account = create_account(db)
+        key = issue_api_key(db, settings, account.id, name="t", scopes=list(scopes), expires_at=None).key
+        return Customer(account, {"Authorization": f"Bearer {key}"})
+
+    return make
+
+
+@pytest.fixture
+def customer(make_customer: Callable[..., Customer]) -> Customer:
+    return make_customer()
+
+
+def link_wallet(db: Session, account_id: Any, address: str) -> None:
+    db.add(Wallet(account_id=account_id, address=address))
+    db.flush()
+
+
+class Clock:
+    """A moved clock for the services' explicit ``now``: starts on the next full hour after the real time."""
+
+    def __init__(self) -> None:
+        real = datetime.now(UTC)
+        self.now = real.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    @property
+    def hour(self) -> datetime:
+        """The start of the hour that ended most recently."""
+        return self.now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
