@@ -14,11 +14,15 @@ from typing import Annotated
 import typer
 
 from controlplane.logs import configure_logging
+from controlplane.policy_cli import policy_app
 from controlplane.settings import Settings, get_settings
 
 app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
 operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
 app.add_typer(operator_app, name="operator")
+namespace_app = typer.Typer(help="Operator actions on namespaces.")
+app.add_typer(namespace_app, name="namespace")
+app.add_typer(policy_app, name="policy")
 
 DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
 
@@ -130,11 +134,21 @@ def worker(
 
     from controlplane.runtime import get_runtime
 
+    _preload_job_modules()
     runtime = get_runtime()
     name = f"controlplane-{uuid.uuid4().hex[:8]}"
     os.environ["CONTROLPLANE_WORKER_NAME"] = name  # the engine keeps a PULUMI_HOME per worker
     rq_worker = Worker([runtime.queue], connection=runtime.redis, name=name)
     rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+def _preload_job_modules() -> None:
+    """Import what jobs use once, in the worker, so each forked work-horse inherits it instead of paying seconds
+    of imports (the Pulumi SDKs) per job."""
+    import importlib
+
+    for module in ("controlplane.deployments.reconcile", "controlplane.engine.pulumi_engine", "controlplane.models"):
+        importlib.import_module(module)
 
 
 @app.command()
@@ -189,3 +203,35 @@ def operator_grant(account_id: Annotated[str, typer.Argument(help="The account's
 def operator_revoke(account_id: Annotated[str, typer.Argument(help="The account's id.")]) -> None:
     """Take the operator role away from an account."""
     _set_operator(account_id, False)
+
+
+@namespace_app.command("retry")
+def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's name (or id).")]) -> None:
+    """Reconcile a stalled namespace again, its failure count reset."""
+    from sqlalchemy import or_, select
+
+    from controlplane.deployments.models import DesiredState, Namespace
+    from controlplane.deployments.service import Context, retry_stalled
+    from controlplane.runtime import get_runtime
+
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        by_id = _as_uuid(name)
+        namespace_id = session.scalar(
+            select(Namespace.id).where(
+                or_(Namespace.name == name, Namespace.id == by_id) if by_id else Namespace.name == name,
+                Namespace.desired_state != DesiredState.DELETED,
+            )
+        )
+        if namespace_id is None:
+            typer.echo(f"error: no namespace named {name!r}", err=True)
+            raise typer.Exit(1)
+        namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), namespace_id)
+        typer.echo(f"namespace {namespace.name} queued for reconcile (generation {namespace.generation})")
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
