@@ -68,14 +68,6 @@ def end_session_by_token(session: Session, settings: Settings, token: str) -> No
     session.execute(delete(AuthSession).where(AuthSession.token_hash == keyed_hash(settings.session_secret, token)))
 
 
-def purge_expired(session: Session) -> int:
-    """Delete sessions past their expiry (they are refused already); for a periodic job."""
-    purged = session.execute(
-        delete(AuthSession).where(AuthSession.expires_at <= utcnow()).returning(AuthSession.id)
-    ).all()
-    return len(purged)
-
-
 @dataclass(frozen=True)
 class SignedInAs:
     account_id: uuid.UUID

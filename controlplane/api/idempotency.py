@@ -8,7 +8,6 @@ request that failed can be retried with its key. Records expire after ``idempote
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,12 +87,15 @@ def claim(runtime: Runtime, scope_hash: bytes, key: str, request_hash: bytes) ->
         return Claim("replay", record.id, record.status_code, record.response_headers, record.response_body or b"")
 
 
-def settle(runtime: Runtime, record_id: uuid.UUID, status: int, headers: list[list[str]], body: bytes) -> None:
+def settle(
+    runtime: Runtime, record_id: uuid.UUID, status: int, headers: list[list[str]], body: bytes, sets_cookie: bool
+) -> None:
     with runtime.transaction() as session:
         record = session.get(IdempotencyRecord, record_id)
         if record is None:
             return
-        if 200 <= status < 300:
+        # A response that signs someone in (sets a cookie, carries a CSRF token) is never stored for replay.
+        if 200 <= status < 300 and not sets_cookie:
             record.status_code, record.response_headers, record.response_body = status, headers, body
         else:
             session.delete(record)
@@ -129,9 +131,11 @@ class IdempotencyMiddleware:
     async def _idempotent(self, scope: Scope, send: Send, key: str, request_body: bytes) -> None:
         runtime = self.runtime()
         scope_hash = keyed_hash(runtime.settings.session_secret, _credential(scope))
-        request_hash = hashlib.sha256(
-            b"\0".join([scope["path"].encode(), scope.get("query_string", b""), request_body])
-        ).digest()
+        # Keyed: a request body (a phone number, say) must not be recoverable from the stored digest.
+        request_hash = keyed_hash(
+            runtime.settings.session_secret,
+            "\0".join([scope["path"], scope.get("query_string", b"").decode("latin-1"), request_body.hex()]),
+        )
         found = await anyio.to_thread.run_sync(claim, runtime, scope_hash, key, request_hash)
         if found.outcome == "mismatch":
             message = "this Idempotency-Key was used with a different request"
@@ -148,7 +152,7 @@ class IdempotencyMiddleware:
     async def _run_and_settle(
         self, scope: Scope, send: Send, runtime: Runtime, record_id: uuid.UUID, request_body: bytes
     ) -> None:
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": [], "sets_cookie": False}
         delivered = False
 
         async def replay_body() -> Message:
@@ -164,6 +168,7 @@ class IdempotencyMiddleware:
                 captured["headers"] = [
                     [name.decode(), value.decode()] for name, value in message["headers"] if name in _KEPT_HEADERS
                 ]
+                captured["sets_cookie"] = any(name == b"set-cookie" for name, _ in message["headers"])
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
             await send(message)
@@ -172,7 +177,9 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_body, capture)
         finally:
             body = b"".join(captured["body"])
-            await anyio.to_thread.run_sync(settle, runtime, record_id, captured["status"], captured["headers"], body)
+            await anyio.to_thread.run_sync(
+                settle, runtime, record_id, captured["status"], captured["headers"], body, captured["sets_cookie"]
+            )
 
 
 async def _replay(send: Send, found: Claim) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from controlplane.accounts.models import Account
+from controlplane.runtime import Runtime
 
 
 def assert_error_shape(body: dict[str, object], code: str) -> None:
@@ -178,3 +179,16 @@ def test_idempotency_keys_are_scoped_to_the_caller(
     )
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
+
+
+def test_a_response_that_sets_a_cookie_is_never_stored_for_replay(runtime: Runtime) -> None:
+    from controlplane.api.idempotency import IdempotencyRecord, claim, settle
+
+    scope_hash, request_hash = b"s" * 32, b"r" * 32
+    first = claim(runtime, scope_hash, "sign-in-1", request_hash)
+    assert first.outcome == "new"
+    assert first.record_id is not None
+    settle(runtime, first.record_id, 200, [["content-type", "application/json"]], b'{"csrf_token": "x"}', True)
+    with runtime.transaction() as session:
+        assert session.get(IdempotencyRecord, first.record_id) is None
+    assert claim(runtime, scope_hash, "sign-in-1", request_hash).outcome == "new"  # runs again, not replayed
