@@ -18,7 +18,7 @@ EntryKindName = Literal["top_up", "usage", "refund", "adjustment"]
 
 
 class CheckoutCreate(ApiModel):
-    amount: int = Field(gt=0, description="What to pay, in minor units of the currency (cents for USD)")
+    amount: int = Field(gt=0, strict=True, description="What to pay, in minor units of the currency (cents for USD)")
 
 
 class DepositSubmit(ApiModel):
@@ -27,7 +27,7 @@ class DepositSubmit(ApiModel):
 
 class AdjustmentCreate(ApiModel):
     kind: Literal["adjustment", "refund"]
-    amount: int = Field(description="Signed micro-credits; a refund is negative")
+    amount: int = Field(strict=True, description="Signed micro-credits; a refund is negative")
     reason: str = Field(min_length=1, max_length=500)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=120)
 
