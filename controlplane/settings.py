@@ -44,7 +44,7 @@ class DepositToken(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONTROLPLANE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CONTROLPLANE_", extra="ignore", env_parse_none_str="null")
 
     env: Environment = "development"
     data_dir: Path = Path(".data")
