@@ -5,16 +5,19 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession, Wallet
+from controlplane.billing.models import Checkout, Deposit, LedgerEntry
 from controlplane.deployments.api import config_yaml
 from controlplane.deployments.models import DesiredState, Namespace, Operation
 from controlplane.deployments.spec import app_document
 from controlplane.errors import NotFound
+from controlplane.notifications.models import Notification
 from controlplane.privacy.models import ApiLog
 
 PHONE_NOTE = (
@@ -94,7 +97,20 @@ def _namespace(session: Session, namespace: Namespace) -> dict[str, Any]:
 
 
 def _billing(session: Session, account_id: uuid.UUID) -> dict[str, Any]:
-    return {}
+    return {
+        "billing": {
+            "ledger": _rows(session, LedgerEntry, LedgerEntry.account_id == account_id,
+                            ("created_at", "kind", "source", "amount", "unpaid", "balance_after", "reference")),
+            "card_top_ups": _rows(session, Checkout, Checkout.account_id == account_id,
+                                  ("created_at", "amount", "currency", "credits", "status", "completed_at")),
+            "unit": "amounts in micro-credits (1 credit = 1,000,000); card amounts in the currency's minor units",
+        },
+        "deposits": _rows(session, Deposit, Deposit.account_id == account_id,
+                          ("created_at", "chain_id", "tx_hash", "log_index", "token_symbol", "wallet_address",
+                           "amount_raw", "credits", "status", "credited_at")),
+        "notifications": _rows(session, Notification, Notification.account_id == account_id,
+                               ("created_at", "kind", "title", "body", "read_at")),
+    }  # fmt: skip
 
 
 def _rows(session: Session, model: Any, condition: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -103,6 +119,8 @@ def _rows(session: Session, model: Any, condition: Any, fields: tuple[str, ...])
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # token base units can exceed what JSON numbers hold exactly
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -12,7 +12,10 @@ from sqlalchemy import text
 
 from controlplane.accounts import sessions
 from controlplane.accounts.models import Account, ApiKey, Wallet
+from controlplane.billing.ledger import credit
+from controlplane.billing.models import EntryKind, EntrySource
 from controlplane.deployments.models import Namespace
+from controlplane.notifications.service import notify
 from controlplane.runtime import Runtime
 from tests.support.engine_double import calls, script
 from tests.support.live import Live
@@ -28,6 +31,8 @@ LEFTOVERS = {
     "namespaces": "SELECT count(*) FROM namespaces WHERE id = :ns OR account_id = :id",
     "apps": "SELECT count(*) FROM apps WHERE namespace_id = :ns",
     "operations": "SELECT count(*) FROM operations WHERE namespace_id = :ns",
+    "notifications": "SELECT count(*) FROM notifications WHERE account_id = :id",
+    "billing link": "SELECT count(*) FROM billing_accounts WHERE account_id = :id",
 }
 
 
@@ -44,6 +49,14 @@ def give_phone_and_wallet(live: Live, account_id: uuid.UUID) -> None:
         assert account is not None
         account.phone_hash = PHONE_HASH
         session.add(Wallet(account_id=account_id, address=WALLET))
+        session.commit()
+
+
+def give_billing_records(live: Live, account_id: uuid.UUID) -> None:
+    with live.new_session() as session:
+        credit(session, live.runtime.settings, account_id, 5_000_000, source=EntrySource.OPERATOR,
+               idempotency_key="privacy-test", kind=EntryKind.ADJUSTMENT)  # fmt: skip
+        notify(session, account_id, "test", "Hello", "A notification about you")
         session.commit()
 
 
@@ -71,6 +84,7 @@ def test_export_holds_everything_about_the_caller(live: Live) -> None:
     live.work()
     account_id = account_id_of(live)
     give_phone_and_wallet(live, account_id)
+    give_billing_records(live, account_id)
     live.runtime.redis.flushdb()
     live.client.app.state.api_logs.flush()  # type: ignore[attr-defined]
     exported = live.client.get("/v1/account/export", headers=live.headers).json()
@@ -84,6 +98,9 @@ def test_export_holds_everything_about_the_caller(live: Live) -> None:
     assert namespace["apps"][0]["image"] == "ghcr.io/acme/web:1.2.3"
     assert [op["kind"] for op in namespace["operations"]] == ["up"]
     assert any(log["route"] == "/v1/namespaces" for log in exported["api_logs"])
+    assert [entry["amount"] for entry in exported["billing"]["ledger"]] == [5_000_000]
+    assert exported["deposits"] == []
+    assert [n["title"] for n in exported["notifications"]] == ["Hello"]
     assert "secret_hash" not in str(exported)
 
 
@@ -114,6 +131,7 @@ def test_deletion_destroys_stacks_first_then_erases_and_keeps_no_link(live: Live
     account_id = account_id_of(live)
     namespace_id = live.namespace("shop").id
     give_phone_and_wallet(live, account_id)
+    give_billing_records(live, account_id)
     csrf = cookie_session(live, account_id)
     script(live.runtime.redis, "error")  # the first destroy fails: deletion must wait, not erase
 
@@ -140,6 +158,11 @@ def test_deletion_destroys_stacks_first_then_erases_and_keeps_no_link(live: Live
             assert count == 0, f"{name} still holds the deleted account's rows"
         dump = conn.execute(text("SELECT string_agg(t::text, '') FROM accounts t")).scalar() or ""
         assert PHONE_HASH.hex() not in dump
+        # Billing records stay for accounting, with no link to the person.
+        kept = conn.execute(
+            text("SELECT account_id FROM billing_ledger_entries WHERE idempotency_key = 'privacy-test'")
+        )
+        assert kept.scalars().all() == [None]
     with live.new_session() as session:
         assert session.query(Namespace).filter_by(name="shop").count() == 0
 
