@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     CheckConstraint,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,6 +106,28 @@ class LedgerEntry(IdMixin, TimestampMixin, Base):
         ),
         CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
     )
+
+
+# Append-only, enforced by the database: an entry is never changed or deleted, except that deleting the account
+# detaches it (the foreign key sets account_id to NULL). Migration 0003 creates the same function and trigger.
+APPEND_ONLY_FUNCTION = """
+CREATE FUNCTION billing_ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- The one change allowed: the foreign key detaching the entry from a deleted account.
+    IF TG_OP = 'UPDATE' AND NEW.account_id IS NULL
+       AND to_jsonb(NEW) - 'account_id' = to_jsonb(OLD) - 'account_id' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'billing ledger entries are append-only (% refused)', TG_OP USING ERRCODE = 'restrict_violation';
+END
+$$
+"""
+APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER billing_ledger_entries_append_only BEFORE UPDATE OR DELETE ON billing_ledger_entries
+FOR EACH ROW EXECUTE FUNCTION billing_ledger_entries_append_only()
+"""
+event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_FUNCTION))
+event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_TRIGGER))
 
 
 class Checkout(IdMixin, TimestampMixin, Base):

@@ -283,3 +283,17 @@ def test_billing_records_outlive_the_account_detached_from_the_person(
     account_row = db.get(BillingAccount, billing_ref)
     assert account_row is not None
     assert (account_row.account_id, account_row.balance) == (None, 3_000)
+
+
+def test_entries_cannot_be_changed_or_deleted(db: Session, settings: Settings, customer: Customer) -> None:
+    entry = top_up(db, settings, customer.id, 4_000).entry
+    for statement in (
+        update(LedgerEntry).where(LedgerEntry.id == entry.id).values(amount=4_000_000),
+        update(LedgerEntry).where(LedgerEntry.id == entry.id).values(account_id=None, reference="x"),
+        delete(LedgerEntry).where(LedgerEntry.id == entry.id),
+    ):
+        savepoint = db.begin_nested()
+        with pytest.raises(IntegrityError, match="append-only"):
+            db.execute(statement)
+        savepoint.rollback()
+    assert entries(db, customer.id)[0].amount == 4_000

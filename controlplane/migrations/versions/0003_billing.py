@@ -133,6 +133,29 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_billing_ledger_entries_created_at"), "billing_ledger_entries", ["created_at"], unique=False
     )
+    # Ledger entries are append-only (the same SQL as controlplane.billing.models.APPEND_ONLY_*): an UPDATE or a
+    # DELETE is refused, except the foreign key's SET NULL when the account is deleted.
+    op.execute(
+        """
+        CREATE FUNCTION billing_ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- The one change allowed: the foreign key detaching the entry from a deleted account.
+            IF TG_OP = 'UPDATE' AND NEW.account_id IS NULL
+               AND to_jsonb(NEW) - 'account_id' = to_jsonb(OLD) - 'account_id' THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION 'billing ledger entries are append-only (% refused)', TG_OP
+                USING ERRCODE = 'restrict_violation';
+        END
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER billing_ledger_entries_append_only BEFORE UPDATE OR DELETE ON billing_ledger_entries
+        FOR EACH ROW EXECUTE FUNCTION billing_ledger_entries_append_only()
+        """
+    )
     op.create_table(
         "billing_checkouts",
         sa.Column("billing_account_id", sa.Uuid(), nullable=False),
@@ -241,6 +264,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_billing_ledger_entries_created_at"), table_name="billing_ledger_entries")
     op.drop_index("ix_billing_ledger_entries_billing_account_created", table_name="billing_ledger_entries")
     op.drop_index("ix_billing_ledger_entries_account_created", table_name="billing_ledger_entries")
+    op.execute("DROP TRIGGER billing_ledger_entries_append_only ON billing_ledger_entries")
+    op.execute("DROP FUNCTION billing_ledger_entries_append_only()")
     op.drop_table("billing_ledger_entries")
     op.drop_index(op.f("ix_notifications_created_at"), table_name="notifications")
     op.drop_index("ix_notifications_account_created", table_name="notifications")
