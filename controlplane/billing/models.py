@@ -126,8 +126,8 @@ APPEND_ONLY_TRIGGER = """
 CREATE TRIGGER billing_ledger_entries_append_only BEFORE UPDATE OR DELETE ON billing_ledger_entries
 FOR EACH ROW EXECUTE FUNCTION billing_ledger_entries_append_only()
 """
-event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_FUNCTION))
-event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_TRIGGER))
+event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_FUNCTION))  # type: ignore[no-untyped-call]
+event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_TRIGGER))  # type: ignore[no-untyped-call]
 
 
 class Checkout(IdMixin, TimestampMixin, Base):
