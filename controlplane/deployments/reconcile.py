@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import insert, or_, select
+from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
 from controlplane.deployments.models import (
@@ -133,17 +134,7 @@ def check_drift(namespace_id: str) -> str:
             namespace = session.get(Namespace, ns_id)
             if namespace is None or namespace.status != Status.READY:
                 return "not ready: skipped"
-            spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
-            operation = Operation(
-                namespace_id=ns_id,
-                kind=OperationKind.DRIFT_CHECK,
-                generation=namespace.observed_generation,
-                started_at=utcnow(),
-                changes={},
-            )
-            session.add(operation)
-            session.flush()
-            operation_id = operation.id
+            spec, operation_id = _open_observation(session, runtime, namespace, OperationKind.DRIFT_CHECK)
         result, error = _run(
             runtime, load_engine(runtime.settings), lock, RunKind.DRIFT_CHECK, ns_id, spec, operation_id
         )
@@ -272,19 +263,22 @@ def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID
         if namespace is None or namespace.desired_state == DesiredState.DELETED:
             lock.run_ended()
             return
-        spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
-        operation = Operation(
-            namespace_id=ns_id,
-            kind=OperationKind.REFRESH,
-            generation=namespace.observed_generation,
-            started_at=utcnow(),
-            changes={},
-        )
-        session.add(operation)
-        session.flush()
-        operation_id = operation.id
+        spec, operation_id = _open_observation(session, runtime, namespace, OperationKind.REFRESH)
     result, error = _run(runtime, engine, lock, RunKind.REFRESH, ns_id, spec, operation_id)
     _finish_operation(runtime, operation_id, result, error)
+
+
+def _open_observation(
+    session: Session, runtime: Runtime, namespace: Namespace, kind: OperationKind
+) -> tuple[TenantSpec, uuid.UUID]:
+    """The spec of what is applied, and a new operation for a run that only looks (a refresh, a drift check)."""
+    spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+    operation = Operation(
+        namespace_id=namespace.id, kind=kind, generation=namespace.observed_generation, started_at=utcnow(), changes={}
+    )
+    session.add(operation)
+    session.flush()
+    return spec, operation.id
 
 
 def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
