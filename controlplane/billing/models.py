@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     BigInteger,
     CheckConstraint,
@@ -28,6 +27,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
@@ -126,8 +126,15 @@ APPEND_ONLY_TRIGGER = """
 CREATE TRIGGER billing_ledger_entries_append_only BEFORE UPDATE OR DELETE ON billing_ledger_entries
 FOR EACH ROW EXECUTE FUNCTION billing_ledger_entries_append_only()
 """
-event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_FUNCTION))  # type: ignore[no-untyped-call]
-event.listen(LedgerEntry.__table__, "after_create", DDL(APPEND_ONLY_TRIGGER))  # type: ignore[no-untyped-call]
+
+
+def _create_append_only_trigger(_table: Any, connection: Connection, **_kw: Any) -> None:
+    """``metadata.create_all`` gets the trigger too (``text()`` escapes the body's ``%`` for the driver)."""
+    connection.execute(text(APPEND_ONLY_FUNCTION))
+    connection.execute(text(APPEND_ONLY_TRIGGER))
+
+
+event.listen(LedgerEntry.__table__, "after_create", _create_append_only_trigger)
 
 
 class Checkout(IdMixin, TimestampMixin, Base):
