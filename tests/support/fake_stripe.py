@@ -20,9 +20,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.support.local_server import LocalHttpServer
 
 
 @dataclass(frozen=True)
@@ -35,34 +37,19 @@ class RecordedRequest:
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(LocalHttpServer):
     api_key: str = "sk_test_fake_" + "0" * 24
     requests: list[RecordedRequest] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_idempotency_key: dict[str, str] = field(default_factory=dict)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     @classmethod
     def start(cls) -> FakeStripe:
         fake = cls()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-        server.daemon_threads = True
-        fake._server = server
-        threading.Thread(target=server.serve_forever, name="fake-stripe", daemon=True).start()
+        fake.serve(_handler(fake), "fake-stripe")
         return fake
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
         with self._lock:

@@ -21,9 +21,11 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.support.local_server import LocalHttpServer
 
 MAX_CHECK_ATTEMPTS = 5
 
@@ -46,7 +48,7 @@ class _Pending:
 
 
 @dataclass
-class FakeTwilioVerify:
+class FakeTwilioVerify(LocalHttpServer):
     account_sid: str = "AC" + "0" * 32
     auth_token: str = "fake-auth-token"
     service_sid: str = "VA" + "1" * 32
@@ -54,27 +56,12 @@ class FakeTwilioVerify:
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     @classmethod
     def start(cls) -> FakeTwilioVerify:
         fake = cls()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-        server.daemon_threads = True
-        fake._server = server
-        threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True).start()
+        fake.serve(_handler(fake), "fake-twilio")
         return fake
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
         with self._lock:
