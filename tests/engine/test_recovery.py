@@ -64,22 +64,38 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
     with committed() as session:
         account = create_account(session)
         body = NamespaceCreate(name="phoenix", apps=[AppIn.model_validate(APP)])
-        namespace = create_namespace(session, Context(runtime.settings.model_copy(
-            update={"platform_render_dir": engine_settings.platform_render_dir})), account.id, body)  # fmt: skip
+        namespace = create_namespace(
+            session,
+            Context(runtime.settings.model_copy(update={"platform_render_dir": engine_settings.platform_render_dir})),
+            account.id,
+            body,
+        )
         session.commit()
         namespace_id = str(namespace.id)
     runtime.queue.empty()
     env = child_env(runtime, engine_settings)
 
-    first = subprocess.Popen([sys.executable, "-c", RECONCILE, namespace_id], env=env, text=True,  # noqa: S603
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-c", RECONCILE, namespace_id],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_for_pulumi(first)
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its pulumi process, at once
     first.wait(timeout=30)
     time.sleep(2.5)  # the dead worker's lease runs out
 
-    second = subprocess.run([sys.executable, "-c", RECONCILE, namespace_id], env=env, text=True,  # noqa: S603
-                            capture_output=True, timeout=600, check=False)  # fmt: skip
+    second = subprocess.run(
+        [sys.executable, "-c", RECONCILE, namespace_id],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     with committed() as session:
         recovered = session.get(Namespace, namespace.id)
