@@ -176,6 +176,7 @@ class Settings(BaseSettings):
     deposit_tokens: list[DepositToken] = []
     deposit_confirmations: int = Field(default=12, ge=1)
     deposit_recheck_interval_s: int = 30
+    deposit_submissions_per_hour: int = 120  # per account: each one costs calls to the Ethereum node
     # --- end of billing settings --------------------------------------------------------------------------------
 
     # --- Privacy: API usage logs and retention ----------------------------------------------------------------

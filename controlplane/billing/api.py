@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
 from controlplane.accounts.scopes import Access
-from controlplane.api.deps import PageDep, SessionDep, SettingsDep
+from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.billing import checkout, deposits, ledger, metering
 from controlplane.billing.models import EntryKind
@@ -76,11 +76,10 @@ async def stripe_webhook(request: Request, session: SessionDep, settings: Settin
 
 
 @router.post("/deposits", status_code=status.HTTP_201_CREATED, response_model=DepositsSubmitted)
-def submit_deposit(
-    body: DepositSubmit, principal: WriteBilling, session: SessionDep, settings: SettingsDep
-) -> Response:
+def submit_deposit(body: DepositSubmit, principal: WriteBilling, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Credit a token transfer to the deposit address: 201 when recorded now, 200 when it was already."""
-    submitted = deposits.submit(session, settings, principal.account_id, body.tx_hash)
+    settings = runtime.settings
+    submitted = deposits.submit(session, settings, principal.account_id, body.tx_hash, redis=runtime.redis)
     answer = DepositsSubmitted.of(submitted, settings.deposit_confirmations)
     return json_response(answer, status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK)
 

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from controlplane.accounts import limits
 from controlplane.accounts.models import Wallet
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.billing import ledger
@@ -52,9 +54,20 @@ def submit(
     *,
     now: datetime | None = None,
     chain: Chain | None = None,
+    redis: Redis | None = None,
 ) -> Submitted:
+    """Verify ``tx_hash`` on chain and record (and credit, once confirmed) its deposits to the caller's account.
+    With ``redis``, submissions are limited to ``deposit_submissions_per_hour`` per account."""
     now = now or utcnow()
     config = deposit_config(settings)
+    if redis is not None:
+        limits.enforce(
+            redis,
+            f"deposit-submit:{account_id}",
+            limit=settings.deposit_submissions_per_hour,
+            window_s=3600,
+            what="deposit submissions",
+        )
     chain = chain or Chain(config)
     tx_hash = tx_hash.lower()
     mined = chain.lookup(tx_hash)

@@ -3,6 +3,7 @@ ERC-20 token written in Vyper and compiled by the test."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -187,3 +188,13 @@ def test_concurrent_submissions_of_one_transaction_credit_it_once(
         assert session.scalar(select(func.count()).select_from(Deposit).where(Deposit.tx_hash == tx_hash)) == 1
         assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
         assert balance_row(session, account_id).balance == 4_000_000
+
+
+def test_submissions_are_rate_limited_per_account(
+    client: TestClient, runtime: Runtime, billing_settings: Settings, depositor: Customer
+) -> None:
+    client.app.state.runtime = dataclasses.replace(  # type: ignore[attr-defined]
+        runtime, settings=billing_settings.model_copy(update={"deposit_submissions_per_hour": 2})
+    )
+    answers = [submit(client, depositor, "0x" + f"{index:064x}").status_code for index in range(3)]
+    assert answers == [404, 404, 429]
