@@ -46,6 +46,7 @@ class Tenant(Component):
         super().__init__("controlplane:tenant:Tenant", spec.namespace, opts)
         active = spec.lifecycle is LifecycleState.ACTIVE
         platform = spec.platform
+        await_readiness = platform.kubernetes.await_readiness
         self.kubernetes_provider = _kubernetes_provider(spec, self)
         self.cloudflare_provider = _cloudflare_provider(spec, self)
         providers: list[pulumi.ProviderResource] = [self.kubernetes_provider]
@@ -63,6 +64,7 @@ class Tenant(Component):
             max_container_cpu_millicores=platform.max_app_cpu_millicores,
             max_container_memory_mib=platform.max_app_memory_mib,
             max_volume_size_gib=platform.max_volume_size_gib,
+            await_readiness=await_readiness,
         )
         labels = namespace_args.labels()
         self.namespace = TenantNamespace(spec.namespace, namespace_args, opts_for())
@@ -74,6 +76,7 @@ class Tenant(Component):
                 ingress_ports=tuple(app.public_port.port for app in spec.apps if app.public_port is not None),
                 cluster_private_cidrs=platform.cluster_private_cidrs,
                 labels=labels,
+                await_readiness=await_readiness,
             ),
             opts_for([self.namespace]),
         )
@@ -92,6 +95,7 @@ class Tenant(Component):
                     request_type=spec.origin_tls.request_type,
                     validity_days=spec.origin_tls.validity_days,
                     labels=labels,
+                    await_readiness=await_readiness,
                 ),
                 opts_for([self.namespace]),
             )
@@ -210,6 +214,7 @@ def _workload_args(
         run_as_user=app.run_as_user,
         labels=labels,
         ingress=ingress,
+        await_readiness=platform.kubernetes.await_readiness,
     )
 
 

@@ -60,6 +60,14 @@ class KubernetesProviderSettings(SpecModel):
         default=None, description="write manifests to this directory instead of applying them (end-to-end tests)"
     )
     enable_server_side_apply: bool = True
+    await_readiness: bool = Field(
+        default=True,
+        description=(
+            'false: annotate every object with `pulumi.com/skipAwait: "true"` so that Pulumi does not wait for'
+            " readiness (nor, for namespaces and workloads, for deletion to finish); for clusters without workload"
+            " controllers, e.g. tests against a bare API server"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:

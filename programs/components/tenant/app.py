@@ -20,7 +20,7 @@ from programs.components.common import (
     memory_quantity,
     storage_quantity,
 )
-from programs.components.tenant.models import ContainerPort
+from programs.components.tenant.models import ContainerPort, object_annotations
 
 CONTAINER_NAME = "app"
 TMP_VOLUME = "tmp"
@@ -83,6 +83,7 @@ class AppWorkloadArgs(ComponentArgs):
     run_as_user: int = Field(default=10001, ge=1, le=2**31 - 1)
     labels: dict[str, str] = Field(default_factory=dict)
     ingress: AppIngressArgs | None = None
+    await_readiness: bool = Field(default=True, description="false: skip Pulumi's readiness waits (object_annotations)")
 
     @field_validator("namespace")
     @classmethod
@@ -167,9 +168,12 @@ class AppWorkload(Component):
     def __init__(self, resource_name: str, args: AppWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("controlplane:tenant:App", resource_name, opts)
         labels = args.object_labels()
+        annotations = object_annotations(args.await_readiness)
 
         def metadata(name: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels)
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=args.namespace, labels=labels, annotations=annotations
+            )
 
         self.service_account = k8s.core.v1.ServiceAccount(
             resource_name,

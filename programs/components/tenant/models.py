@@ -7,6 +7,20 @@ from pydantic import Field, field_validator
 from programs.components import validation
 from programs.components.common import ComponentArgs
 
+# Tells the Kubernetes provider not to wait for an object to become ready (or, for the kinds that allow it,
+# to be gone after a delete): https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+
+
+def object_annotations(await_readiness: bool) -> dict[str, str] | None:
+    """The annotations every Kubernetes object of a tenant's stack carries (the one place that decides them).
+
+    With `await_readiness` false every object is marked `pulumi.com/skipAwait: "true"`: for clusters without
+    workload controllers (a bare API server in tests), where a Deployment never becomes ready and a deleted
+    Namespace stays Terminating. Pod templates are not objects of their own and are left alone.
+    """
+    return None if await_readiness else {SKIP_AWAIT_ANNOTATION: "true"}
+
 
 class ContainerPort(ComponentArgs):
     """A TCP port the app's container listens on. At most one port per app is `public` (served by the Ingress

@@ -21,6 +21,7 @@ from programs.components.common import (
     pod_security_labels,
     storage_quantity,
 )
+from programs.components.tenant.models import object_annotations
 
 # What a container gets when it declares nothing (the programs always declare; this guards anything else).
 DEFAULT_CONTAINER_CPU_MILLICORES = 100
@@ -47,6 +48,7 @@ class TenantNamespaceArgs(ComponentArgs):
     max_container_cpu_millicores: int = Field(ge=MIN_CONTAINER_CPU_MILLICORES)
     max_container_memory_mib: int = Field(ge=MIN_CONTAINER_MEMORY_MIB)
     max_volume_size_gib: int = Field(ge=1)
+    await_readiness: bool = Field(default=True, description="false: skip Pulumi's readiness waits (object_annotations)")
 
     @field_validator("name")
     @classmethod
@@ -88,12 +90,14 @@ class TenantNamespace(Component):
     ) -> None:
         super().__init__("controlplane:tenant:Namespace", resource_name, opts)
         labels = args.labels()
+        annotations = object_annotations(args.await_readiness)
 
         self.namespace = k8s.core.v1.Namespace(
             resource_name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.name,
                 labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
+                annotations=annotations,
             ),
             opts=self.child_opts(),
         )
@@ -101,7 +105,9 @@ class TenantNamespace(Component):
         quota = args.quota
         self.quota = k8s.core.v1.ResourceQuota(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="tenant-quota", namespace=args.name, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="tenant-quota", namespace=args.name, labels=labels, annotations=annotations
+            ),
             spec=k8s.core.v1.ResourceQuotaSpecArgs(
                 hard={
                     "pods": str(quota.pods),
@@ -119,7 +125,9 @@ class TenantNamespace(Component):
         )
         self.limit_range = k8s.core.v1.LimitRange(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="tenant-limits", namespace=args.name, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="tenant-limits", namespace=args.name, labels=labels, annotations=annotations
+            ),
             spec=k8s.core.v1.LimitRangeSpecArgs(
                 limits=[
                     k8s.core.v1.LimitRangeItemArgs(

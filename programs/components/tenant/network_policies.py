@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+from programs.components.tenant.models import object_annotations
 
 METADATA_ADDRESS = "169.254.169.254/32"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -25,6 +26,7 @@ class NetworkPoliciesArgs(ComponentArgs):
     dns_namespace: str = "kube-system"
     dns_pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
     labels: dict[str, str] = Field(default_factory=dict)
+    await_readiness: bool = Field(default=True, description="false: skip Pulumi's readiness waits (object_annotations)")
 
     @field_validator("namespace", "ingress_namespace", "dns_namespace")
     @classmethod
@@ -121,7 +123,12 @@ class TenantNetworkPolicies(Component):
         self.policies = {
             policy_name: k8s.networking.v1.NetworkPolicy(
                 f"{resource_name}-{policy_name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, namespace=args.namespace, labels=args.labels),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=policy_name,
+                    namespace=args.namespace,
+                    labels=args.labels,
+                    annotations=object_annotations(args.await_readiness),
+                ),
                 spec=spec,
                 opts=self.child_opts(),
             )

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+from programs.components.tenant.models import object_annotations
 
 OriginRequestType = Literal["origin-rsa", "origin-ecc"]
 # The validities Cloudflare's Origin CA accepts, in days.
@@ -30,6 +31,7 @@ class OriginTlsArgs(ComponentArgs):
     request_type: OriginRequestType = "origin-ecc"
     validity_days: OriginValidityDays = 5475
     labels: dict[str, str] = Field(default_factory=dict)
+    await_readiness: bool = Field(default=True, description="false: skip Pulumi's readiness waits (object_annotations)")
 
     @field_validator("hostnames")
     @classmethod
@@ -75,7 +77,12 @@ class OriginTls(Component):
         self.secret_name = args.secret_name
         self.secret = k8s.core.v1.Secret(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.secret_name, namespace=args.namespace, labels=args.labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.secret_name,
+                namespace=args.namespace,
+                labels=args.labels,
+                annotations=object_annotations(args.await_readiness),
+            ),
             type="kubernetes.io/tls",
             string_data={
                 "tls.crt": self.certificate.certificate,
