@@ -14,15 +14,17 @@ import pytest
 
 from controlplane.settings import Settings
 
+TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-python")  # the last runs the policy pack
+
 
 def _tools_present() -> bool:
-    return shutil.which("pulumi") is not None and shutil.which("pulumi-resource-kubernetes") is not None
+    return all(shutil.which(tool) is not None for tool in TOOLS)
 
 
 @pytest.fixture
 def engine_settings(tmp_path: Path) -> Settings:
     if not _tools_present():
-        message = "the pulumi CLI and its Kubernetes plugin are not on PATH: run scripts/install-tools"
+        message = f"{', '.join(TOOLS)} are not all on PATH: run scripts/install-tools"
         if os.environ.get("CONTROLPLANE_REQUIRE_ENGINE") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -32,5 +34,4 @@ def engine_settings(tmp_path: Path) -> Settings:
         platform_render_dir=tmp_path / "rendered",
         pulumi_backend_url=(tmp_path / "state").as_uri(),
         operation_timeout_s=300,
-        policy_pack_dir=None,  # TEMP
     )

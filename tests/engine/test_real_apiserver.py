@@ -28,6 +28,7 @@ from programs.components.tenant.models import SKIP_AWAIT_ANNOTATION
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec
 from programs.tenant.spec import KubernetesProviderSettings
+from tests.engine.conftest import TOOLS
 from tests.support.kube_apiserver import KubeApiServer, missing_binaries
 
 STACK = "ns-apiserver"
@@ -54,14 +55,13 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServ
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    if shutil.which("pulumi") is None or shutil.which("pulumi-resource-kubernetes") is None:
-        _require("the pulumi CLI and its Kubernetes plugin are not on PATH")
+    if not all(shutil.which(tool) for tool in TOOLS):
+        _require(f"{', '.join(TOOLS)} are not all on PATH")
     return Settings(
         env="test",
         data_dir=tmp_path / "data",
         pulumi_backend_url=(tmp_path / "state").as_uri(),
         operation_timeout_s=300,
-        policy_pack_dir=None,  # as tests/engine/conftest.py's engine_settings
     )
 
 
