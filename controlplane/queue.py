@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
-_PENDING_KEY = "controlplane.pending_jobs"
+PENDING_JOBS_KEY = "controlplane.pending_jobs"
 _QUEUE_KEY = "controlplane.queue"
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -58,18 +58,18 @@ def bind_queue(session: Session, queue: Queue) -> None:
 def enqueue_after_commit(session: Session, job: PendingJob) -> None:
     if not session.in_transaction():
         session.begin()  # so that a rollback, even with no SQL run yet, drops the job
-    pending: list[PendingJob] = session.info.setdefault(_PENDING_KEY, [])
+    pending: list[PendingJob] = session.info.setdefault(PENDING_JOBS_KEY, [])
     if job.job_id is None or all(p.job_id != job.job_id for p in pending):
         pending.append(job)
 
 
 def pending_jobs(session: Session) -> Sequence[PendingJob]:
-    return tuple(session.info.get(_PENDING_KEY, ()))
+    return tuple(session.info.get(PENDING_JOBS_KEY, ()))
 
 
 @event.listens_for(Session, "after_commit")
 def _push_pending_jobs(session: Session) -> None:
-    jobs: list[PendingJob] = session.info.pop(_PENDING_KEY, [])
+    jobs: list[PendingJob] = session.info.pop(PENDING_JOBS_KEY, [])
     queue: Queue | None = session.info.get(_QUEUE_KEY)
     if not jobs:
         return
@@ -83,7 +83,7 @@ def _push_pending_jobs(session: Session) -> None:
 def _drop_pending_jobs(session: Session, previous_transaction: SessionTransaction) -> None:
     # Fires on every rollback, even of a transaction that never began; a savepoint's keeps the jobs.
     if previous_transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+        session.info.pop(PENDING_JOBS_KEY, None)
 
 
 def enqueue(queue: Queue, job: PendingJob) -> Job | None:

@@ -59,21 +59,26 @@ def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -
         raise _unauthorized()
     prefix, whole = parts
     digest = keyed_hash(settings.api_key_pepper, whole)  # computed first: the same work whether or not it exists
-    row = session.execute(
-        select(
-            ApiKey.id,
-            ApiKey.account_id,
-            ApiKey.secret_hash,
-            ApiKey.scopes,
-            ApiKey.expires_at,
-            ApiKey.revoked_at,
-            ApiKey.last_used_at,
-            Account.is_operator,
-            Account.status,
+    # Columns only, executed on the session's connection: no ORM compile step on the path of every request.
+    row = (
+        session.connection()
+        .execute(
+            select(
+                ApiKey.id,
+                ApiKey.account_id,
+                ApiKey.secret_hash,
+                ApiKey.scopes,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+                ApiKey.last_used_at,
+                Account.is_operator,
+                Account.status,
+            )
+            .join(Account, Account.id == ApiKey.account_id)
+            .where(ApiKey.prefix == prefix)
         )
-        .join(Account, Account.id == ApiKey.account_id)
-        .where(ApiKey.prefix == prefix)
-    ).one_or_none()
+        .one_or_none()
+    )
     now = utcnow()
     if (
         row is None
@@ -84,7 +89,7 @@ def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -
     ):
         raise _unauthorized()
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        session.connection().execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     return Principal(row.account_id, frozenset(row.scopes), row.is_operator, api_key_id=row.id)
 
 

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, page_params
+from controlplane.queue import PENDING_JOBS_KEY
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 
@@ -41,12 +42,17 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Se
     run without a transaction, which saves two round trips; the few writes they make (a key's last use) commit
     at once. Opening a session does no I/O, so only its end takes a trip to the thread pool.
     """
-    session = runtime.new_session(autocommit=request.method in _READ_METHODS)
+    read_only = request.method in _READ_METHODS
+    session = runtime.new_session(autocommit=read_only)
     try:
         yield session
     except BaseException:
         await run_in_threadpool(_finish, session, False)
         raise
+    if read_only and not session.info.get(PENDING_JOBS_KEY):
+        # Nothing to commit and no transaction open: closing returns the connection to the pool without I/O.
+        session.close()
+        return
     await run_in_threadpool(_finish, session, True)
 
 
