@@ -89,7 +89,7 @@ def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -
     ):
         raise _unauthorized()
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        session.connection().execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     return Principal(row.account_id, frozenset(row.scopes), row.is_operator, api_key_id=row.id)
 
 
