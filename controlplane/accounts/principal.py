@@ -59,26 +59,21 @@ def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -
         raise _unauthorized()
     prefix, whole = parts
     digest = keyed_hash(settings.api_key_pepper, whole)  # computed first: the same work whether or not it exists
-    # Columns only, executed on the session's connection: no ORM compile step on the path of every request.
-    row = (
-        session.connection()
-        .execute(
-            select(
-                ApiKey.id,
-                ApiKey.account_id,
-                ApiKey.secret_hash,
-                ApiKey.scopes,
-                ApiKey.expires_at,
-                ApiKey.revoked_at,
-                ApiKey.last_used_at,
-                Account.is_operator,
-                Account.status,
-            )
-            .join(Account, Account.id == ApiKey.account_id)
-            .where(ApiKey.prefix == prefix)
+    row = session.execute(
+        select(
+            ApiKey.id,
+            ApiKey.account_id,
+            ApiKey.secret_hash,
+            ApiKey.scopes,
+            ApiKey.expires_at,
+            ApiKey.revoked_at,
+            ApiKey.last_used_at,
+            Account.is_operator,
+            Account.status,
         )
-        .one_or_none()
-    )
+        .join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.prefix == prefix)
+    ).one_or_none()
     now = utcnow()
     if (
         row is None

@@ -253,7 +253,7 @@ def test_operators_record_adjustments_and_refunds(
     set_operator(db, operator.id, True)
     first = client.post(url, json=body, headers=operator.headers)
     again = client.post(url, json=body, headers=operator.headers)
-    assert first.status_code == again.status_code == 201
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
     assert first.json()["id"] == again.json()["id"]
     assert balance_row(db, someone.id).balance == 5_000
     refund = {"kind": "refund", "amount": -2_000, "reason": "refunded by card"}
