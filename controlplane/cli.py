@@ -104,10 +104,6 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     runtime = Runtime.connect(settings)
     set_runtime(runtime)
-    if settings.admission_policy_check:
-        from policies.offline import warm_up
-
-        warm_up()  # the Pulumi SDK's imports, paid at start rather than by the first write
     try:
         uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, proxy_headers=False)
     finally:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from controlplane.accounts.api import account_router, auth_router, operator_router
 from controlplane.accounts.api import router as api_keys_router
@@ -37,6 +38,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         api_logs.start()
+        if runtime.settings.admission_policy_check:
+            from policies.offline import warm_up
+
+            await run_in_threadpool(warm_up)  # the Pulumi SDK's imports, paid at start, not by the first write
         yield
         api_logs.stop()
 
