@@ -14,7 +14,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from programs.components import validation
-from programs.components.tenant.app import APP_NAME_MAX
+from programs.components.tenant.app import AppName, EnvName, ImageReference
 from programs.components.tenant.app_dns import SslMethod
 from programs.components.tenant.models import ContainerPort
 from programs.components.tenant.origin_tls import OriginRequestType, OriginValidityDays
@@ -159,36 +159,23 @@ class AppVolume(SpecModel):
 
 
 class AppSpec(SpecModel):
-    name: str
-    image: str = Field(description="a pinned image reference: a version tag (not 'latest') or a digest")
+    name: AppName
+    image: ImageReference = Field(description="a pinned image reference: a version tag (not 'latest') or a digest")
     replicas: int = Field(default=1, ge=0)
     cpu_millicores: int = Field(default=250, ge=10)
     memory_mib: int = Field(default=256, ge=16)
     ports: tuple[ContainerPort, ...] = Field(min_length=1)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, str] = Field(default_factory=dict)
     volume: AppVolume | None = None
     health_check_path: str = "/"
     custom_domains: tuple[str, ...] = ()
     run_as_user: int = Field(default=10001, ge=1, le=2**31 - 1)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validation.dns1035_label(value, what="app name", max_length=APP_NAME_MAX)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        validation.parse_image_reference(value)
-        return value
 
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_ENV_VARS:
             raise ValueError(f"at most {MAX_ENV_VARS} environment variables")
-        for key in value:
-            validation.env_name(key)
         if sum(len(key) + len(item.encode()) for key, item in value.items()) > MAX_ENV_BYTES:
             raise ValueError(f"environment variables exceed {MAX_ENV_BYTES} bytes")
         return value

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Self
+from typing import Annotated, Self
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from programs.components import validation
 from programs.components.common import (
@@ -29,6 +29,21 @@ TMP_SIZE_LIMIT = "256Mi"
 DATA_VOLUME = "data"
 ENV_CHECKSUM_ANNOTATION = "controlplane.io/env-checksum"
 APP_NAME_MAX = 40
+
+
+def _app_name(value: str) -> str:
+    return validation.dns1035_label(value, what="app name", max_length=APP_NAME_MAX)
+
+
+def _image_reference(value: str) -> str:
+    validation.parse_image_reference(value)
+    return value
+
+
+# Field types shared by the tenant spec and this component's args, so both validate the same way.
+AppName = Annotated[str, AfterValidator(_app_name)]
+ImageReference = Annotated[str, AfterValidator(_image_reference)]
+EnvName = Annotated[str, AfterValidator(validation.env_name)]
 
 
 class AppVolumeArgs(ComponentArgs):
@@ -71,13 +86,13 @@ class AppIngressArgs(ComponentArgs):
 
 class AppWorkloadArgs(ComponentArgs):
     namespace: str
-    name: str
-    image: str
+    name: AppName
+    image: ImageReference
     replicas: int = Field(ge=0)
     cpu_millicores: int = Field(ge=1)
     memory_mib: int = Field(ge=1)
     ports: tuple[ContainerPort, ...] = Field(min_length=1)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, str] = Field(default_factory=dict)
     volume: AppVolumeArgs | None = None
     health_check_path: str = "/"
     run_as_user: int = Field(default=10001, ge=1, le=2**31 - 1)
@@ -89,24 +104,6 @@ class AppWorkloadArgs(ComponentArgs):
     @classmethod
     def _namespace(cls, value: str) -> str:
         return validation.dns1123_label(value, what="namespace")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validation.dns1035_label(value, what="app name", max_length=APP_NAME_MAX)
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        validation.parse_image_reference(value)
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            validation.env_name(key)
-        return value
 
     @field_validator("health_check_path")
     @classmethod
