@@ -7,6 +7,7 @@ the run cut short, cancels the stale update, refreshes, and applies the desired 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,7 +85,12 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
         start_new_session=True,
     )
     wait_for_pulumi(first)
-    os.killpg(first.pid, signal.SIGKILL)  # the worker and its pulumi process, at once
+    # The worker and everything under it (pulumi, its plugins) die at once, as on a lost node.
+    doomed = psutil.Process(first.pid).children(recursive=True)
+    os.killpg(first.pid, signal.SIGKILL)
+    for process in doomed:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     first.wait(timeout=30)
     time.sleep(2.5)  # the dead worker's lease runs out
 
