@@ -50,14 +50,7 @@ def _resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
 
         rule.check(view, rule.merged_config(args.get_config()), report)
 
-    return ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=_LEVELS[rule.enforcement],
-        config_schema=_config_schema(rule),
-        severity=PolicySeverity(rule.severity.value),
-    )
+    return ResourceValidationPolicy(validate=validate, **_policy_fields(rule))
 
 
 def _stack_policy(rule: StackRule) -> StackValidationPolicy:
@@ -69,14 +62,18 @@ def _stack_policy(rule: StackRule) -> StackValidationPolicy:
 
         rule.check(views, rule.merged_config(args.get_config()), report)
 
-    return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=_LEVELS[rule.enforcement],
-        config_schema=_config_schema(rule),
-        severity=PolicySeverity(rule.severity.value),
-    )
+    return StackValidationPolicy(validate=validate, **_policy_fields(rule))
+
+
+def _policy_fields(rule: Rule) -> dict[str, Any]:
+    """What every CrossGuard policy built from a rule carries, resource or stack."""
+    return {
+        "name": rule.name,
+        "description": rule.description,
+        "enforcement_level": _LEVELS[rule.enforcement],
+        "config_schema": _config_schema(rule),
+        "severity": PolicySeverity(rule.severity.value),
+    }
 
 
 def to_policy(rule: Rule) -> Policy:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from programs.components import validation
 from programs.components.tenant.app import AppName, EnvName, ImageReference
-from programs.components.tenant.app_dns import SslMethod
+from programs.components.tenant.app_dns import CustomDomains, SslMethod
 from programs.components.tenant.models import ContainerPort
 from programs.components.tenant.origin_tls import OriginRequestType, OriginValidityDays
 
@@ -168,7 +168,7 @@ class AppSpec(SpecModel):
     env: dict[EnvName, str] = Field(default_factory=dict)
     volume: AppVolume | None = None
     health_check_path: str = "/"
-    custom_domains: tuple[str, ...] = ()
+    custom_domains: CustomDomains = ()
     run_as_user: int = Field(default=10001, ge=1, le=2**31 - 1)
 
     @field_validator("env")
@@ -184,15 +184,6 @@ class AppSpec(SpecModel):
     @classmethod
     def _health(cls, value: str) -> str:
         return validation.health_check_path(value)
-
-    @field_validator("custom_domains")
-    @classmethod
-    def _custom_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for domain in value:
-            validation.hostname(domain, what="custom domain")
-        if len(set(value)) != len(value):
-            raise ValueError("custom domains must be unique")
-        return value
 
     @model_validator(mode="after")
     def _ports(self) -> Self:

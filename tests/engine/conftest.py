@@ -11,7 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pulumi import automation as auto
 
+from controlplane.engine.pulumi_engine import PROJECT_NAME
 from controlplane.settings import Settings
 
 TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-python")  # the last runs the policy pack
@@ -35,3 +37,14 @@ def engine_settings(tmp_path: Path) -> Settings:
         pulumi_backend_url=(tmp_path / "state").as_uri(),
         operation_timeout_s=300,
     )
+
+
+def stack_names(settings: Settings) -> list[str]:
+    """The tenant stacks in the settings' backend."""
+    workspace = auto.LocalWorkspace(
+        project_settings=auto.ProjectSettings(
+            name=PROJECT_NAME, runtime="python", backend=auto.ProjectBackend(url=settings.pulumi_backend_url)
+        ),
+        env_vars={"PULUMI_CONFIG_PASSPHRASE": settings.pulumi_config_passphrase.get_secret_value()},
+    )
+    return [summary.name for summary in workspace.list_stacks()]

@@ -12,13 +12,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from pulumi import automation as auto
 
 from controlplane.engine.interface import EngineEvent, PolicyViolation, RunKind, RunResult
-from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
+from controlplane.engine.pulumi_engine import PulumiEngine
 from controlplane.settings import Settings
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec
+from tests.engine.conftest import stack_names
 
 STACK = "ns-e2e"
 
@@ -41,16 +41,6 @@ def spec_in(settings: Settings, lifecycle: LifecycleState = LifecycleState.ACTIV
 def run(engine: PulumiEngine, kind: RunKind, spec: TenantSpec | None) -> tuple[RunResult, list[EngineEvent]]:
     events: list[EngineEvent] = []
     return engine.run(kind, STACK, spec, events.append), events
-
-
-def stacks(settings: Settings) -> list[str]:
-    workspace = auto.LocalWorkspace(
-        project_settings=auto.ProjectSettings(
-            name=PROJECT_NAME, runtime="python", backend=auto.ProjectBackend(url=settings.pulumi_backend_url)
-        ),
-        env_vars={"PULUMI_CONFIG_PASSPHRASE": settings.pulumi_config_passphrase.get_secret_value()},
-    )
-    return [summary.name for summary in workspace.list_stacks()]
 
 
 def test_a_namespace_through_its_whole_life(engine_settings: Settings) -> None:
@@ -97,11 +87,11 @@ def test_a_namespace_through_its_whole_life(engine_settings: Settings) -> None:
     assert ("PersistentVolumeClaim", "api-data") in resumed
     assert ("Ingress", "web") in resumed
 
-    assert STACK in stacks(engine_settings)
+    assert STACK in stack_names(engine_settings)
     destroyed, _ = run(engine, RunKind.DESTROY, None)
     assert destroyed.changes.get("delete", 0) >= len(resumed)
     assert manifests(render) == {}
-    assert STACK not in stacks(engine_settings)
+    assert STACK not in stack_names(engine_settings)
 
 
 def test_the_policy_pack_refuses_a_violating_update_by_rule_name(engine_settings: Settings) -> None:

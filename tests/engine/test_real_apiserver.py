@@ -18,17 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from pulumi import automation as auto
 from pydantic import SecretStr
 
 from controlplane.engine.interface import EngineEvent, RunKind, RunResult
-from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
+from controlplane.engine.pulumi_engine import PulumiEngine
 from controlplane.settings import Settings
 from programs.components.tenant.models import SKIP_AWAIT_ANNOTATION
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec
 from programs.tenant.spec import KubernetesProviderSettings
-from tests.engine.conftest import TOOLS
+from tests.engine.conftest import TOOLS, stack_names
 from tests.support.kube_apiserver import KubeApiServer, missing_binaries
 
 STACK = "ns-apiserver"
@@ -99,16 +98,6 @@ def get(kube: httpx.Client, path: str) -> dict[str, Any]:
     return body
 
 
-def stacks(settings: Settings) -> list[str]:
-    workspace = auto.LocalWorkspace(
-        project_settings=auto.ProjectSettings(
-            name=PROJECT_NAME, runtime="python", backend=auto.ProjectBackend(url=settings.pulumi_backend_url)
-        ),
-        env_vars={"PULUMI_CONFIG_PASSPHRASE": settings.pulumi_config_passphrase.get_secret_value()},
-    )
-    return [summary.name for summary in workspace.list_stacks()]
-
-
 CORE = f"/api/v1/namespaces/{NAMESPACE}"
 APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
 NETWORKING = f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}"
@@ -165,7 +154,7 @@ def test_a_namespace_through_its_whole_life_on_a_real_api_server(
     for app in spec.apps:
         assert get(kube, f"{APPS}/deployments/{app.name}")["spec"]["replicas"] == app.replicas
 
-    assert STACK in stacks(settings)
+    assert STACK in stack_names(settings)
     destroyed = run(engine, RunKind.DESTROY, None)
     assert destroyed.changes.get("delete", 0) > 0
     for path in (f"{APPS}/deployments", f"{CORE}/services", f"{NETWORKING}/ingresses"):
@@ -175,5 +164,5 @@ def test_a_namespace_through_its_whole_life_on_a_real_api_server(
     # No namespace controller: the namespace keeps its `kubernetes` finalizer and stays Terminating.
     response = kube.get(f"/api/v1/namespaces/{NAMESPACE}")
     assert response.status_code == 404 or response.json()["status"]["phase"] == "Terminating"
-    assert STACK not in stacks(settings)
+    assert STACK not in stack_names(settings)
     log.info("lifecycle took %.1f s", time.monotonic() - started)

@@ -31,6 +31,8 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.providers.eth_tester.middleware import request_formatters, result_formatters
 
+from tests.support.local_server import reply_json
+
 _SENDS_A_TRANSACTION = frozenset({"eth_call", "eth_estimateGas", "eth_sendTransaction", "eth_createAccessList"})
 _BLOOM_BYTES = 256
 
@@ -154,12 +156,7 @@ def _handler(rpc: Callable[[], EvmRpc]) -> type[BaseHTTPRequestHandler]:
             return {"jsonrpc": "2.0", "id": request.get("id"), **answer}
 
         def _send(self, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply_json(self, 200, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test's own output is what matters."""

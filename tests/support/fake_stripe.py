@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import time
@@ -24,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.support.local_server import LocalHttpServer
+from tests.support.local_server import LocalHttpServer, reply_json
 
 
 @dataclass(frozen=True)
@@ -160,13 +159,7 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             api_key = authorization[7:] if authorization.startswith("Bearer ") else None
             path = self.path.split("?", 1)[0]
             status, body = fake.handle(method, path, form, api_key, self.headers.get("Idempotency-Key"))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Request-Id", "req_" + secrets.token_hex(8))
-            self.end_headers()
-            self.wfile.write(data)
+            reply_json(self, status, body, {"Request-Id": "req_" + secrets.token_hex(8)})
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""

@@ -16,7 +16,6 @@ makes the next call answer with a Twilio error instead.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.support.local_server import LocalHttpServer
+from tests.support.local_server import LocalHttpServer, reply_json
 
 MAX_CHECK_ATTEMPTS = 5
 
@@ -172,12 +171,7 @@ def _handler(fake: FakeTwilioVerify) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length).decode()
             form = {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
             status, body = fake.handle("POST", self.path, form, _basic_auth_user(self.headers.get("Authorization")))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply_json(self, status, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: these requests carry phone numbers, which must not reach any log."""

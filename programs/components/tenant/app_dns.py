@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_cloudflare as cloudflare
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+
+
+def _custom_domains(value: tuple[str, ...]) -> tuple[str, ...]:
+    for domain in value:
+        validation.hostname(domain, what="custom domain")
+    if len(set(value)) != len(value):
+        raise ValueError("custom domains must be unique")
+    return value
+
+
+# Shared by the tenant spec and this component's args.
+CustomDomains = Annotated[tuple[str, ...], AfterValidator(_custom_domains)]
 
 SslMethod = Literal["http", "txt"]
 AUTOMATIC_TTL = 1
@@ -20,7 +32,7 @@ class AppDnsArgs(ComponentArgs):
     hostname: str = Field(description="the app's platform hostname, <app>-<namespace>.<base domain>")
     target: str = Field(description="CNAME target: the ingress controller's load balancer hostname")
     publish_record: bool = Field(description="false while the namespace is suspended: no public route")
-    custom_domains: tuple[str, ...] = ()
+    custom_domains: CustomDomains = ()
     ssl_method: SslMethod = "http"
     min_tls_version: Literal["1.2", "1.3"] = "1.2"
     comment: str = Field(default="", max_length=100)
@@ -29,15 +41,6 @@ class AppDnsArgs(ComponentArgs):
     @classmethod
     def _hostname(cls, value: str) -> str:
         return validation.hostname(value)
-
-    @field_validator("custom_domains")
-    @classmethod
-    def _custom_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for domain in value:
-            validation.hostname(domain, what="custom domain")
-        if len(set(value)) != len(value):
-            raise ValueError("custom domains must be unique")
-        return value
 
 
 class AppDns(Component):
