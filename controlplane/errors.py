@@ -53,11 +53,6 @@ class Conflict(AppError):
     code = "conflict"
 
 
-class Gone(AppError):
-    status_code = 410
-    code = "gone"
-
-
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"

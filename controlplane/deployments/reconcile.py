@@ -31,7 +31,7 @@ from controlplane.deployments.models import (
     Status,
 )
 from controlplane.deployments.platform import platform_settings
-from controlplane.deployments.service import PREVIEW_JOB, RECONCILE_JOB, job_timeout
+from controlplane.deployments.service import PREVIEW_JOB, RECONCILE_JOB, job_timeout, reconcile_job
 from controlplane.deployments.spec import build_tenant_spec
 from controlplane.deployments.stack_lock import StackLock
 from controlplane.engine.interface import (
@@ -163,7 +163,7 @@ def resync() -> int:
             )
         ).all()
     for ns_id in ids:
-        enqueue(runtime.queue, _reconcile_job(runtime, ns_id))
+        enqueue(runtime.queue, reconcile_job(ns_id, job_timeout(runtime.settings)))
     return len(ids)
 
 
@@ -337,12 +337,6 @@ def _finish_operation(
         operation.result = OperationResult.SUCCEEDED if error is None else OperationResult.FAILED
         operation.changes = result.changes if result is not None else {}
         operation.error = None if error is None else error.message
-
-
-def _reconcile_job(runtime: Runtime, ns_id: uuid.UUID) -> PendingJob:
-    return PendingJob(
-        RECONCILE_JOB, (str(ns_id),), job_id=job_id("reconcile", ns_id), timeout_s=job_timeout(runtime.settings)
-    )
 
 
 def _schedule(runtime: Runtime, func: str, target: str, kind: str, delay_s: float) -> None:
