@@ -4,7 +4,10 @@ Starts the real app under uvicorn (one process) on embedded PostgreSQL and Redis
 second process over loopback with a bounded number of requests. Prints requests/s, p50 and p99 for each, and the
 list endpoint's throughput as a share of the bare one's (target: 60% or more).
 
-    .venv/bin/python -m bench.api_overhead [--requests 3000] [--concurrency 8]
+The two endpoints are driven in alternating rounds, so that a machine whose speed drifts during the run (a shared
+VM does) slows both alike instead of skewing the ratio.
+
+    .venv/bin/python -m bench.api_overhead [--requests 3000] [--rounds 6] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import psutil
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from bench._support import drive, embedded_servers, seed_api_key, wait_http
+from bench._support import LoadResult, drive, embedded_servers, seed_api_key, wait_http
 from controlplane.embedded import free_port
 from controlplane.settings import Settings
 
@@ -40,9 +43,25 @@ def bench_app() -> FastAPI:
     return app
 
 
+def add_round(
+    total: LoadResult, server: psutil.Process, url: str, headers: dict[str, str], requests: int, concurrency: int
+) -> None:
+    """Drive one round and add its requests, time, latencies and the server's CPU time to ``total``."""
+    before = server.cpu_times()
+    result = drive(total.name, url, headers, requests, concurrency)
+    after = server.cpu_times()
+    cpu_ms = (after.user + after.system - before.user - before.system) * 1000
+    total.server_cpu_ms = (total.server_cpu_ms * total.requests + cpu_ms) / (total.requests + result.requests)
+    total.requests += result.requests
+    total.seconds += result.seconds
+    total.latencies_ms.extend(result.latencies_ms)
+    total.errors += result.errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds the requests are split into")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON as well")
     args = parser.parse_args()
@@ -62,14 +81,13 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {key}"}
             drive("warm-up", f"{base}/v1/api-keys", auth, 200, args.concurrency)
             drive("warm-up", f"{base}/bench/select1", {}, 200, args.concurrency)
-            cpu = psutil.Process(server.pid)
-            before = cpu.cpu_times()
-            bare = drive("bare SELECT 1", f"{base}/bench/select1", {}, args.requests, args.concurrency)
-            middle = cpu.cpu_times()
-            listed = drive("GET /v1/api-keys (auth)", f"{base}/v1/api-keys", auth, args.requests, args.concurrency)
-            after = cpu.cpu_times()
-            bare.server_cpu_ms = (middle.user + middle.system - before.user - before.system) * 1000 / bare.requests
-            listed.server_cpu_ms = (after.user + after.system - middle.user - middle.system) * 1000 / listed.requests
+            server_process = psutil.Process(server.pid)
+            per_round = args.requests // args.rounds
+            bare = LoadResult("bare SELECT 1", 0, 0.0, [], 0)
+            listed = LoadResult("GET /v1/api-keys (auth)", 0, 0.0, [], 0)
+            for _ in range(args.rounds):
+                add_round(bare, server_process, f"{base}/bench/select1", {}, per_round, args.concurrency)
+                add_round(listed, server_process, f"{base}/v1/api-keys", auth, per_round, args.concurrency)
         finally:
             server.terminate()
             server.wait(timeout=30)
