@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("CONTROLPLANE_REDIS_URL", "REDIS_URL"))
     database_pool_size: int = 10
+    database_async_pool_size: int = Field(
+        default=5, ge=1, description="the API's event-loop connections (credential lookups, pages of lists)"
+    )
     database_connect_timeout_s: int = 3
     redis_socket_timeout_s: float = 3.0
 

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account
+from controlplane.accounts.principal import get_credential_store
 from controlplane.accounts.scopes import ALL_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.api.app import create_app
-from controlplane.api.deps import get_session
+from controlplane.api.deps import get_page_reader, get_session
 from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
 from controlplane.migrations import upgrade
 from controlplane.models import metadata
@@ -25,6 +26,7 @@ from controlplane.queue import bind_queue
 from controlplane.runtime import Runtime, set_runtime
 from controlplane.settings import Settings
 from tests.support.live import Live
+from tests.support.session_reads import SessionCredentialStore, SessionPageReader
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +122,8 @@ def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
         db.commit()
 
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_credential_store] = lambda: SessionCredentialStore(db)
+    app.dependency_overrides[get_page_reader] = lambda: SessionPageReader(db)
     with TestClient(app, base_url=runtime.settings.public_url) as client:
         yield client
     with runtime.engine.begin() as conn:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import Field, StringConstraints
 
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
-from controlplane.accounts.models import Account
+from controlplane.accounts.models import Account, ApiKey
 from controlplane.accounts.principal import (
     CurrentPrincipal,
     OperatorPrincipal,
@@ -25,7 +25,8 @@ from controlplane.accounts.principal import (
 )
 from controlplane.accounts.scopes import Access
 from controlplane.accounts.twilio_verify import TwilioVerify
-from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
+from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep, SettingsDep
+from controlplane.api.pagination import columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
 from controlplane.settings import Settings
 
@@ -75,8 +76,9 @@ def create_api_key(
 
 
 @router.get("", response_model=Page[ApiKeyOut])
-def list_api_keys(principal: ReadKeys, session: SessionDep, page: PageDep) -> Response:
-    rows, next_cursor = api_keys.list_api_keys(session, principal.account_id, page)
+async def list_api_keys(principal: ReadKeys, reader: PageReaderDep, page: PageDep) -> Response:
+    stmt = api_keys.listing(principal.account_id, columns_for(ApiKeyOut, ApiKey))
+    rows, next_cursor = await reader.page(stmt, ApiKey.created_at, ApiKey.id, page)
     return json_response(
         Page[ApiKeyOut](items=[ApiKeyOut.model_validate(row) for row in rows], next_cursor=next_cursor)
     )

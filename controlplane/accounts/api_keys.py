@@ -7,15 +7,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from controlplane.accounts.models import ApiKey
 from controlplane.accounts.principal import API_KEY_PREFIX
 from controlplane.accounts.scopes import ALL_SCOPES
 from controlplane.accounts.secrets import keyed_hash
-from controlplane.api.pagination import PageParams, paginate
+from controlplane.api.pagination import AnySelect
 from controlplane.db import utcnow
 from controlplane.errors import NotFound, Unprocessable
 from controlplane.settings import Settings
@@ -58,9 +59,9 @@ def issue_api_key(
     return IssuedKey(row, key)
 
 
-def list_api_keys(session: Session, account_id: uuid.UUID, page: PageParams) -> tuple[Sequence[ApiKey], str | None]:
-    stmt = select(ApiKey).where(ApiKey.account_id == account_id)
-    return paginate(session, stmt, ApiKey.created_at, ApiKey.id, page)
+def listing(account_id: uuid.UUID, columns: Sequence[InstrumentedAttribute[Any]]) -> AnySelect:
+    """The account's keys, for a page reader; ``columns`` are what the list shows (never the secret's hash)."""
+    return select(*columns).where(ApiKey.account_id == account_id)
 
 
 def revoke_api_key(session: Session, account_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:

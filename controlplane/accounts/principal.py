@@ -8,13 +8,11 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
-from controlplane.accounts.models import Account, ApiKey, AuthSession
+from controlplane.accounts.credentials import CredentialStore
 from controlplane.accounts.scopes import ALL_SCOPES, Access, grants
 from controlplane.accounts.secrets import keyed_hash, same_digest
-from controlplane.api.deps import SessionDep, SettingsDep
+from controlplane.api.deps import SettingsDep
 from controlplane.db import utcnow
 from controlplane.errors import BadRequest, Forbidden, Unauthorized
 from controlplane.settings import Settings
@@ -53,58 +51,37 @@ def split_api_key(key: str) -> tuple[str, str] | None:
     return f"{API_KEY_PREFIX}{public_id}", key
 
 
-def principal_from_api_key(session: Session, settings: Settings, raw_key: str) -> Principal:
+async def principal_from_api_key(store: CredentialStore, settings: Settings, raw_key: str) -> Principal:
     parts = split_api_key(raw_key)
     if parts is None:
         raise _unauthorized()
     prefix, whole = parts
     digest = keyed_hash(settings.api_key_pepper, whole)  # computed first: the same work whether or not it exists
-    row = session.execute(
-        select(
-            ApiKey.id,
-            ApiKey.account_id,
-            ApiKey.secret_hash,
-            ApiKey.scopes,
-            ApiKey.expires_at,
-            ApiKey.revoked_at,
-            ApiKey.last_used_at,
-            Account.is_operator,
-            Account.status,
-        )
-        .join(Account, Account.id == ApiKey.account_id)
-        .where(ApiKey.prefix == prefix)
-    ).one_or_none()
+    record = await store.api_key(prefix)
     now = utcnow()
     if (
-        row is None
-        or not same_digest(row.secret_hash, digest)
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-        or row.status != "active"
+        record is None
+        or not same_digest(record.secret_hash, digest)
+        or record.revoked_at is not None
+        or (record.expires_at is not None and record.expires_at <= now)
+        or record.status != "active"
     ):
         raise _unauthorized()
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return Principal(row.account_id, frozenset(row.scopes), row.is_operator, api_key_id=row.id)
+    if record.last_used_at is None or now - record.last_used_at > _LAST_USED_RESOLUTION:
+        await store.touch_api_key(record.id, now)
+    return Principal(record.account_id, frozenset(record.scopes), record.is_operator, api_key_id=record.id)
 
 
-def principal_from_cookie(request: Request, session: Session, settings: Settings, token: str) -> Principal:
+async def principal_from_cookie(request: Request, store: CredentialStore, settings: Settings, token: str) -> Principal:
     now = utcnow()
-    row = session.execute(
-        select(AuthSession, Account.is_operator, Account.status)
-        .join(Account, Account.id == AuthSession.account_id)
-        .where(AuthSession.token_hash == keyed_hash(settings.session_secret, token))
-    ).one_or_none()
-    if row is None:
-        raise _unauthorized()
-    auth_session, is_operator, status = row
-    if auth_session.expires_at <= now or status != "active":
+    record = await store.session(keyed_hash(settings.session_secret, token))
+    if record is None or record.expires_at <= now or record.status != "active":
         raise _unauthorized()
     if request.method in _UNSAFE_METHODS:
-        _check_csrf(request, settings, auth_session)
-    if now - auth_session.last_seen_at > _LAST_USED_RESOLUTION:
-        auth_session.last_seen_at = now
-    return Principal(auth_session.account_id, ALL_SCOPES, is_operator, session_id=auth_session.id)
+        _check_csrf(request, settings, record.csrf_hash)
+    if now - record.last_seen_at > _LAST_USED_RESOLUTION:
+        await store.touch_session(record.id, now)
+    return Principal(record.account_id, ALL_SCOPES, record.is_operator, session_id=record.id)
 
 
 def check_origin(request: Request, settings: Settings) -> None:
@@ -114,31 +91,36 @@ def check_origin(request: Request, settings: Settings) -> None:
         raise Forbidden("cross-origin request refused", code="csrf_failed")
 
 
-def _check_csrf(request: Request, settings: Settings, auth_session: AuthSession) -> None:
+def _check_csrf(request: Request, settings: Settings, csrf_hash: bytes) -> None:
     """Cookie-authenticated writes must echo the session's CSRF token and come from our own origin."""
     check_origin(request, settings)
     supplied = request.headers.get(CSRF_HEADER, "")
-    if not supplied or not same_digest(auth_session.csrf_hash, keyed_hash(settings.session_secret, supplied)):
+    if not supplied or not same_digest(csrf_hash, keyed_hash(settings.session_secret, supplied)):
         raise Forbidden(f"the {CSRF_HEADER} header is missing or wrong", code="csrf_failed")
 
 
-def resolve_principal(request: Request, session: Session, settings: Settings) -> Principal:
+async def get_credential_store(request: Request) -> CredentialStore:
+    store: CredentialStore = request.app.state.credentials
+    return store
+
+
+CredentialStoreDep = Annotated[CredentialStore, Depends(get_credential_store)]
+
+
+async def current_principal(request: Request, settings: SettingsDep, store: CredentialStoreDep) -> Principal:
+    """The caller, resolved on the event loop (see ``controlplane.accounts.credentials``)."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, credential = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise _unauthorized()
-        principal = principal_from_api_key(session, settings, credential.strip())
+        principal = await principal_from_api_key(store, settings, credential.strip())
     elif token := request.cookies.get(settings.session_cookie_name):
-        principal = principal_from_cookie(request, session, settings, token)
+        principal = await principal_from_cookie(request, store, settings, token)
     else:
         raise _unauthorized()
     request.state.principal = principal
     return principal
-
-
-def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
-    return resolve_principal(request, session, settings)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -10,9 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from controlplane.accounts.api import account_router, auth_router, operator_router
 from controlplane.accounts.api import router as api_keys_router
+from controlplane.accounts.credentials import PooledCredentialStore
+from controlplane.api.async_db import ConnectionPool, LoopDatabase
 from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
 from controlplane.api.middleware import RequestContextMiddleware
+from controlplane.api.pagination import LoopPageReader
 from controlplane.api.schemas import ErrorResponse
 from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
@@ -34,6 +37,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def create_app(runtime: Runtime) -> FastAPI:
     api_logs = ApiLogWriter(runtime)
+    loop_db = LoopDatabase(ConnectionPool.from_settings(runtime.settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
             await run_in_threadpool(warm_up)  # the Pulumi SDK's imports, paid at start, not by the first write
         yield
+        await loop_db.close()
         api_logs.stop()
 
     app = FastAPI(
@@ -54,6 +59,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.api_logs = api_logs
+    app.state.credentials = PooledCredentialStore(loop_db)
+    app.state.page_reader = LoopPageReader(loop_db)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)

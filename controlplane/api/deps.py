@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from controlplane.api.pagination import PageParams, page_params
+from controlplane.api.pagination import PageParams, PageReader, page_params
 from controlplane.queue import PENDING_JOBS_KEY
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
@@ -69,3 +69,11 @@ def _finish(session: Session, commit: bool) -> None:
 # scope="function": the commit must happen before the response leaves, never after.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+async def get_page_reader(request: Request) -> PageReader:
+    reader: PageReader = request.app.state.page_reader
+    return reader
+
+
+PageReaderDep = Annotated[PageReader, Depends(get_page_reader)]

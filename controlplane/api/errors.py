@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -34,6 +35,7 @@ _UNAVAILABLE = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,  # the credential lookups' own pool (controlplane.accounts.credentials)
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
-from controlplane.api.deps import PageDep, SessionDep
+from controlplane.api.deps import PageDep, PageReaderDep, SessionDep
+from controlplane.api.pagination import columns_for
 from controlplane.api.schemas import Page, ResponseModel, json_response
 from controlplane.notifications import service
+from controlplane.notifications.models import Notification
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -31,13 +33,14 @@ class NotificationOut(ResponseModel):
 
 
 @router.get("", response_model=Page[NotificationOut])
-def list_notifications(
+async def list_notifications(
     principal: ReadAccount,
-    session: SessionDep,
+    reader: PageReaderDep,
     page: PageDep,
     unread: Annotated[bool, Query(description="Only those not yet marked as read")] = False,
 ) -> Response:
-    rows, next_cursor = service.list_notifications(session, principal.account_id, page, unread_only=unread)
+    stmt = service.listing(principal.account_id, columns_for(NotificationOut, Notification), unread_only=unread)
+    rows, next_cursor = await reader.page(stmt, Notification.created_at, Notification.id, page)
     return json_response(
         Page[NotificationOut](items=[NotificationOut.model_validate(row) for row in rows], next_cursor=next_cursor)
     )

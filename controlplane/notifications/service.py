@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from controlplane.api.pagination import PageParams, paginate
+from controlplane.api.pagination import AnySelect
 from controlplane.db import utcnow
 from controlplane.errors import NotFound
 from controlplane.notifications.models import Notification
@@ -34,13 +34,14 @@ def notify(
     return notification
 
 
-def list_notifications(
-    session: Session, account_id: uuid.UUID, page: PageParams, *, unread_only: bool = False
-) -> tuple[Sequence[Notification], str | None]:
-    stmt = select(Notification).where(Notification.account_id == account_id)
+def listing(
+    account_id: uuid.UUID, columns: Sequence[InstrumentedAttribute[Any]], *, unread_only: bool = False
+) -> AnySelect:
+    """The account's notifications, for a page reader; ``columns`` are what the list shows."""
+    stmt = select(*columns).where(Notification.account_id == account_id)
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
-    return paginate(session, stmt, Notification.created_at, Notification.id, page)
+    return stmt
 
 
 def mark_read(

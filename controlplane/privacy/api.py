@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope, SessionPrincipal
 from controlplane.accounts.scopes import Access
-from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
-from controlplane.api.pagination import paginate
+from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep
+from controlplane.api.pagination import AnySelect, PageParams, PageReader, columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
 from controlplane.deployments.service import Context
 from controlplane.privacy.deletion import get_deletion, request_deletion
@@ -40,21 +40,24 @@ class ApiLogOut(ResponseModel):
     user_agent: str | None
 
 
-def _page(rows: object, next_cursor: str | None) -> Response:
-    return json_response(Page[ApiLogOut](items=[ApiLogOut.model_validate(r) for r in rows], next_cursor=next_cursor))  # type: ignore[attr-defined]
+LISTED = columns_for(ApiLogOut, ApiLog)
+
+
+async def _page(reader: PageReader, stmt: AnySelect, page: PageParams) -> Response:
+    rows, next_cursor = await reader.page(stmt, ApiLog.created_at, ApiLog.id, page)
+    return json_response(Page[ApiLogOut](items=[ApiLogOut.model_validate(r) for r in rows], next_cursor=next_cursor))
 
 
 @router.get("/api-logs", response_model=Page[ApiLogOut])
-def my_api_logs(principal: ReadAccount, session: SessionDep, page: PageDep) -> Response:
+async def my_api_logs(principal: ReadAccount, reader: PageReaderDep, page: PageDep) -> Response:
     """The metadata of your own API requests, newest first (kept 90 days)."""
-    stmt = select(ApiLog).where(ApiLog.account_id == principal.account_id)
-    return _page(*paginate(session, stmt, ApiLog.created_at, ApiLog.id, page))
+    return await _page(reader, select(*LISTED).where(ApiLog.account_id == principal.account_id), page)
 
 
 @operator_router.get("/api-logs", response_model=Page[ApiLogOut])
-def search_api_logs(
+async def search_api_logs(
     _operator: OperatorPrincipal,
-    session: SessionDep,
+    reader: PageReaderDep,
     page: PageDep,
     account_id: uuid.UUID | None = None,
     route: Annotated[str | None, Query(max_length=200)] = None,
@@ -64,7 +67,7 @@ def search_api_logs(
     until: datetime | None = None,
 ) -> Response:
     """Operators: every account's API logs, filtered."""
-    stmt = select(ApiLog)
+    stmt = select(*LISTED)
     filters = {ApiLog.account_id: account_id, ApiLog.route: route, ApiLog.status: status, ApiLog.request_id: request_id}
     for column, value in filters.items():
         if value is not None:
@@ -73,7 +76,7 @@ def search_api_logs(
         stmt = stmt.where(ApiLog.created_at >= since)
     if until is not None:
         stmt = stmt.where(ApiLog.created_at < until)
-    return _page(*paginate(session, stmt, ApiLog.created_at, ApiLog.id, page))
+    return await _page(reader, stmt, page)
 
 
 WriteAccount = Annotated[Principal, Depends(RequireScope("account", Access.WRITE))]
