@@ -8,7 +8,8 @@ policies see), and the rules of `policies.rules` are applied exactly as the Cros
 Entry points:
 
 - `check_program(program, config=...)`: any program function.
-- `check_tenant_spec(spec)`: the tenant program for one `TenantSpec` (admission of a tenant update).
+- `check_tenant_spec(spec)`: the tenant program for one `TenantSpec` (the reference for admission, whose fast
+  path is `policies.declared`).
 - `check_platform_stack(path)`: the platform program with one `stacks/Pulumi.<stack>.yaml`.
 - `repository_targets(stack_config_dir)`: every platform stack config and every tenant sample (CI).
 
