@@ -7,6 +7,10 @@ the test instrumentation's; the resource counts come from one extra run under `R
 CPU time (all threads of the process) are both shown: on a shared machine the wall time includes waiting for a
 CPU. The target is under 150 ms for 5 apps.
 
+Then the admission check itself, rules included, both ways in the same process: `check_tenant_spec` (the program
+under mocks, the reference) and `check_tenant_spec_fast` (the components' declarations read without the Pulumi
+runtime, what admission runs). The targets are under 3 ms for 1 app and under 10 ms for 20 apps.
+
     .venv/bin/python -m bench.programs [--runs 15]
 """
 
@@ -22,12 +26,15 @@ from typing import Any
 
 import pulumi
 
+from policies.declared import check_tenant_spec_fast
+from policies.offline import check_tenant_spec
 from programs.mocking import run_under_mocks
 from programs.tenant import LifecycleState, TenantSpec, tenant_program
 from programs.tenant.samples import spec_with_apps
 
 APP_COUNTS = (1, 5, 20)
 TARGET_MS_FOR_5_APPS = 150.0
+FAST_TARGETS_MS = {1: 3.0, 20: 10.0}
 WARM_UP_RUNS = 3
 
 
@@ -87,6 +94,49 @@ def measure(apps: int, runs: int, lifecycle: LifecycleState = LifecycleState.ACT
     )
 
 
+@dataclass(frozen=True)
+class AdmissionResult:
+    apps: int
+    mock_run_ms: float
+    fast_path_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.mock_run_ms / self.fast_path_ms
+
+
+def median_ms(check: Callable[[], object], runs: int) -> float:
+    for _ in range(WARM_UP_RUNS):
+        check()
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        check()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def measure_admission(apps: int, runs: int) -> AdmissionResult:
+    spec = spec_with_apps(apps)
+    if set(check_tenant_spec_fast(spec)) != set(check_tenant_spec(spec)):
+        raise SystemExit(f"{apps} apps: the fast path and the mock run disagree")
+    return AdmissionResult(
+        apps=apps,
+        mock_run_ms=median_ms(lambda: check_tenant_spec(spec), runs),
+        fast_path_ms=median_ms(lambda: check_tenant_spec_fast(spec), runs),
+    )
+
+
+def print_admission(results: list[AdmissionResult], runs: int) -> None:
+    print(f"admission check, rules included, median of {runs} runs")
+    print(f"{'apps':>4}  {'mock run ms':>11} {'fast path ms':>12} {'ratio':>7}  target")
+    for result in results:
+        target = FAST_TARGETS_MS.get(result.apps)
+        verdict = "" if target is None else f"< {target:.0f} ms: {'met' if result.fast_path_ms < target else 'MISSED'}"
+        timings = f"{result.mock_run_ms:>11.1f} {result.fast_path_ms:>12.2f} {result.ratio:>6.0f}x"
+        print(f"{result.apps:>4}  {timings}  {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per namespace size (default 15)")
@@ -108,6 +158,8 @@ def main() -> None:
     verdict = "met" if five.median_ms < TARGET_MS_FOR_5_APPS else "MISSED"
     print(f"target: 5 apps under {TARGET_MS_FOR_5_APPS:.0f} ms -> {verdict} ({five.median_ms:.1f} ms)")
     print("resources: Kubernetes and Cloudflare resources (the 2 explicit providers and the components apart)")
+    print()
+    print_admission([measure_admission(apps, args.runs) for apps in APP_COUNTS], args.runs)
     print(
         f"load average while measuring: {' '.join(f'{load:.1f}' for load in os.getloadavg())} on {os.cpu_count()} CPUs"
     )

@@ -8,7 +8,8 @@ policies see), and the rules of `policies.rules` are applied exactly as the Cros
 Entry points:
 
 - `check_program(program, config=...)`: any program function.
-- `check_tenant_spec(spec)`: the tenant program for one `TenantSpec` (admission of a tenant update).
+- `check_tenant_spec(spec)`: the tenant program for one `TenantSpec` (the reference for admission, whose fast
+  path is `policies.declared`).
 - `check_platform_stack(path)`: the platform program with one `stacks/Pulumi.<stack>.yaml`.
 - `repository_targets(stack_config_dir)`: every platform stack config and every tenant sample (CI).
 
@@ -187,9 +188,14 @@ def _service_of(resource_type: str) -> str:
     return module.split("/")[0] or "mock"
 
 
-def _mock_outputs(resource_type: str, name: str, urn: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
+def resource_urn(stack: str, project: str, resource_type: str, name: str) -> str:
+    """The URN the offline check gives a resource (its own type, not its parents' type chain)."""
+    return f"urn:pulumi:{stack}::{project}::{resource_type}::{name}"
+
+
+def mock_outputs(resource_type: str, name: str, urn: str, inputs: Mapping[str, Any], region: str) -> dict[str, Any]:
     """The state a provider would return: the inputs plus the computed fields programs commonly read."""
-    outputs = copy.deepcopy(dict(inputs))
+    outputs: dict[str, Any] = _copy_tree(dict(inputs))
     suffix = hashlib.sha256(urn.encode()).hexdigest()[:8]
     if resource_type == HELM_RELEASE:
         outputs.setdefault(
@@ -230,6 +236,18 @@ def _mock_outputs(resource_type: str, name: str, urn: str, inputs: Mapping[str, 
     elif resource_type.startswith("cloudflare:"):
         outputs.setdefault("id", suffix)
     return outputs
+
+
+def _copy_tree(value: Any) -> Any:
+    """A deep copy of wire-form data, several times faster than `copy.deepcopy` for its dicts and lists."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_tree(item) for item in value]
+    if kind in (str, float, bool, int, type(None)):
+        return value
+    return copy.deepcopy(value)
 
 
 def _mock_call(token: str, region: str) -> dict[str, Any]:
@@ -297,8 +315,8 @@ def _record(
 
     class RecordingMocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            urn = f"urn:pulumi:{stack}::{project}::{args.typ}::{args.name}"
-            outputs = _mock_outputs(args.typ, args.name, urn, args.inputs, region)
+            urn = resource_urn(stack, project, args.typ, args.name)
+            outputs = mock_outputs(args.typ, args.name, urn, args.inputs, region)
             if args.custom:  # components are not resources a policy sees; None marks a read (`.get`)
                 resource = RecordedResource(
                     args.typ, args.name, urn, copy.deepcopy(args.inputs), outputs, args.provider or ""
@@ -396,7 +414,7 @@ def _default_provider_views(
     if not any(r.type.startswith("aws:") and not r.provider for r in resources):
         return []
     props = {"region": stack_config["aws:region"]} if stack_config.get("aws:region") else {}
-    urn = f"urn:pulumi:{stack}::{project}::{AWS_PROVIDER}::default"
+    urn = resource_urn(stack, project, AWS_PROVIDER, "default")
     return [ResourceView(type=AWS_PROVIDER, name="default", props=props, urn=urn)]
 
 
@@ -449,7 +467,7 @@ def check_tenant_spec(
         lambda: tenant_program(spec),
         config,
         project=TENANT_PROJECT,
-        stack=_tenant_stack_name(spec),
+        stack=tenant_stack_name(spec),
         timeout=timeout,
     )
 
@@ -469,7 +487,7 @@ def _program_attribute(module: str, name: str) -> Any:
         raise OfflineCheckError(f"{module}.{name} is not available: {error}") from error
 
 
-def _tenant_stack_name(spec: Any) -> str:
+def tenant_stack_name(spec: Any) -> str:
     for attribute in ("stack_name", "namespace", "name"):
         value = getattr(spec, attribute, None)
         if isinstance(value, str) and value:

@@ -13,7 +13,8 @@ Consequences, chosen on purpose:
   the whole stack tells whether the labelled Namespace is present. They report against the offending
   resource's URN. In `pulumi up --skip-preview` (what the Automation API runs) CrossGuard evaluates stack
   rules after the changes are applied, so the engine runs `preview` first and the API gates admission with
-  `policies.offline.check_tenant_spec`, which evaluates stack rules before anything exists.
+  `policies.declared.check_tenant_spec_fast` (the views `policies.offline.check_tenant_spec` would record),
+  which evaluates stack rules before anything exists.
 - Rules that hold everywhere (pod security, images, storage, AWS, EKS) are *resource* rules and block a
   resource before it is created.
 - A tenant stack that lost its label would silently look like a platform stack. Against that, the stack

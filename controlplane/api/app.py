@@ -43,9 +43,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         api_logs.start()
         if runtime.settings.admission_policy_check:
-            from policies.offline import warm_up
+            from policies.declared import warm_up
 
-            await run_in_threadpool(warm_up)  # the Pulumi SDK's imports, paid at start, not by the first write
+            await run_in_threadpool(warm_up)  # the SDKs' imports and metadata, paid at start, not by the first write
         yield
         await loop_db.close()
         api_logs.stop()

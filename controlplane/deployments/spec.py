@@ -68,10 +68,11 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
 
 def admit(spec: TenantSpec) -> None:
     """Run the policy pack's rules on what the program would declare; refuse on any mandatory violation."""
-    from policies.offline import OfflineCheckError, check_tenant_spec
+    from policies.declared import check_tenant_spec_fast
+    from policies.offline import OfflineCheckError
 
     try:
-        violations = [violation for violation in check_tenant_spec(spec) if violation.mandatory]
+        violations = [violation for violation in check_tenant_spec_fast(spec) if violation.mandatory]
     except OfflineCheckError as exc:
         raise Unprocessable(f"the namespace's program could not be evaluated: {exc}", code="admission_failed") from exc
     if violations:

@@ -4,7 +4,8 @@ from programs.tenant import TenantSpec, tenant_program
 stack = auto.create_or_select_stack(stack_name=..., project_name=..., program=lambda: tenant_program(spec))
 """
 
-from programs.tenant.program import Tenant, quota_for, tenant_program
+from programs.tenant.plan import quota_for, tenant_declarations
+from programs.tenant.program import Tenant, tenant_program
 from programs.tenant.spec import (
     AppSpec,
     AppVolume,
@@ -29,5 +30,6 @@ __all__ = [
     "Tenant",
     "TenantSpec",
     "quota_for",
+    "tenant_declarations",
     "tenant_program",
 ]

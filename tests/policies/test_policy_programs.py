@@ -15,8 +15,9 @@ from policies.offline import (
     repository_targets,
     run_targets,
 )
-from programs.tenant import LifecycleState, TenantSpec
-from programs.tenant.samples import multi_app_spec, samples, spec_with_apps
+from programs.tenant import LifecycleState
+from programs.tenant.samples import samples, spec_with_apps
+from tests.policies.tenant_specs import drifted, off_registry_and_oversized
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 STACK_FILES = sorted(STACKS.glob("Pulumi.*.yaml"))
@@ -38,13 +39,6 @@ def test_many_apps_pass_in_every_state(state: LifecycleState) -> None:
     assert check_tenant_spec(spec_with_apps(5, lifecycle=state)) == []
 
 
-def drifted(**platform_changes: object) -> TenantSpec:
-    """A valid spec whose platform settings have drifted from what the policy allows."""
-    spec = multi_app_spec()
-    platform = spec.platform.model_copy(update=platform_changes)
-    return spec.model_copy(update={"platform": platform})
-
-
 @pytest.mark.parametrize(
     ("changes", "rule"),
     [
@@ -60,14 +54,7 @@ def test_drifted_platform_settings_are_caught(changes: dict[str, object], rule: 
 
 
 def test_bad_tenant_spec_is_caught() -> None:
-    spec = multi_app_spec()
-    apps = list(spec.apps)
-    # Valid for the spec (any registry, a volume under its own cap) but not for the policy.
-    apps[0] = apps[0].model_copy(update={"image": "evil.example.com/miner:1.0"})
-    apps[1] = apps[1].model_copy(update={"volume": apps[1].volume.model_copy(update={"size_gib": 500})})  # type: ignore[union-attr]
-    platform = spec.platform.model_copy(update={"allowed_registries": (), "max_volume_size_gib": 1000})
-    bad = spec.model_copy(update={"apps": tuple(apps), "platform": platform})
-    violations = check_tenant_spec(bad)
+    violations = check_tenant_spec(off_registry_and_oversized())
     assert {(v.rule, v.resource_name) for v in violations} == {
         ("allowed-image-registries", "web"),
         ("pvc-size-cap", "api"),

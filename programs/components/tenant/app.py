@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Self
+from dataclasses import dataclass
+from typing import Annotated, Any, Self
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,6 +21,7 @@ from programs.components.common import (
     memory_quantity,
     storage_quantity,
 )
+from programs.components.declaration import Declaration, DeclarationSet, R, Secret
 from programs.components.tenant.models import ContainerPort, object_annotations
 
 CONTAINER_NAME = "app"
@@ -148,6 +150,16 @@ class AppWorkloadArgs(ComponentArgs):
         return f"{self.name}-env"
 
 
+@dataclass(frozen=True)
+class AppDeclarations(DeclarationSet):
+    service_account: Declaration[k8s.core.v1.ServiceAccount]
+    env_secret: Declaration[k8s.core.v1.Secret] | None
+    claim: Declaration[k8s.core.v1.PersistentVolumeClaim] | None
+    deployment: Declaration[k8s.apps.v1.Deployment]
+    service: Declaration[k8s.core.v1.Service]
+    ingress: Declaration[k8s.networking.v1.Ingress] | None
+
+
 class AppWorkload(Component):
     """A hardened Deployment (non-root, read-only root filesystem, no privilege escalation, no capabilities,
     RuntimeDefault seccomp, no service-account token, Guaranteed resources, probes) with its Service, its own
@@ -164,82 +176,15 @@ class AppWorkload(Component):
 
     def __init__(self, resource_name: str, args: AppWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("controlplane:tenant:App", resource_name, opts)
-        labels = args.object_labels()
-        annotations = object_annotations(args.await_readiness)
-
-        def metadata(name: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=args.namespace, labels=labels, annotations=annotations
-            )
-
-        self.service_account = k8s.core.v1.ServiceAccount(
-            resource_name,
-            metadata=metadata(args.name),
-            automount_service_account_token=False,
-            opts=self.child_opts(),
-        )
-
-        self.env_secret = None
-        if args.env:
-            self.env_secret = k8s.core.v1.Secret(
-                f"{resource_name}-env",
-                metadata=metadata(args.env_secret_name()),
-                type="Opaque",
-                string_data=pulumi.Output.secret(dict(sorted(args.env.items()))),
-                opts=self.child_opts(),
-            )
-
-        self.claim = None
-        if args.volume is not None and args.volume.claim_declared:
-            self.claim = k8s.core.v1.PersistentVolumeClaim(
-                resource_name,
-                metadata=metadata(args.claim_name()),
-                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                    access_modes=["ReadWriteOnce"],
-                    storage_class_name=args.volume.storage_class,
-                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                        requests={"storage": storage_quantity(args.volume.size_gib)}
-                    ),
-                ),
-                opts=self.child_opts(),
-            )
-
-        depends_on: list[pulumi.Resource] = [self.service_account]
-        if self.env_secret is not None:
-            depends_on.append(self.env_secret)
-        if self.claim is not None:
-            depends_on.append(self.claim)
-        self.deployment = k8s.apps.v1.Deployment(
-            resource_name,
-            metadata=metadata(args.name),
-            spec=_deployment_spec(args),
-            opts=self.child_opts(depends_on=depends_on),
-        )
-
-        self.service = k8s.core.v1.Service(
-            resource_name,
-            metadata=metadata(args.name),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=args.selector_labels(),
-                ports=[
-                    k8s.core.v1.ServicePortArgs(name=port.name, port=port.port, target_port=port.name, protocol="TCP")
-                    for port in args.ports
-                ],
-            ),
-            opts=self.child_opts(),
-        )
-
-        self.ingress = None
-        self.hostnames = []
-        if args.ingress is not None and args.public_port is not None:
-            self.hostnames = list(args.ingress.hosts)
-            self.ingress = k8s.networking.v1.Ingress(
-                resource_name,
-                metadata=metadata(args.name),
-                spec=_ingress_spec(args.name, args.public_port.name, args.ingress),
-                opts=self.child_opts(depends_on=[self.service]),
-            )
+        declared = self.declarations(resource_name, args)
+        self.service_account = declared.service_account.declare(self.child_opts())
+        self.env_secret = _declare_optional(declared.env_secret, self.child_opts())
+        self.claim = _declare_optional(declared.claim, self.child_opts())
+        waits_for = [res for res in (self.service_account, self.env_secret, self.claim) if res is not None]
+        self.deployment = declared.deployment.declare(self.child_opts(depends_on=waits_for))
+        self.service = declared.service.declare(self.child_opts())
+        self.ingress = _declare_optional(declared.ingress, self.child_opts(depends_on=[self.service]))
+        self.hostnames = list(args.ingress.hosts) if self.ingress is not None and args.ingress is not None else []
 
         claim = self.claim
         self.volume_id = (
@@ -252,6 +197,70 @@ class AppWorkload(Component):
                 "volume_id": self.volume_id,
             }
         )
+
+    @staticmethod
+    def declarations(resource_name: str, args: AppWorkloadArgs) -> AppDeclarations:
+        labels = args.object_labels()
+        annotations = object_annotations(args.await_readiness)
+
+        def declaration(
+            resource_class: type[R], object_name: str, *, logical_name: str = resource_name, **fields: Any
+        ) -> Declaration[R]:
+            metadata = k8s.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=args.namespace, labels=labels, annotations=annotations
+            )
+            return Declaration(resource_class, logical_name, {"metadata": metadata, **fields})
+
+        env_secret = None
+        if args.env:
+            env_secret = declaration(
+                k8s.core.v1.Secret,
+                args.env_secret_name(),
+                logical_name=f"{resource_name}-env",
+                type="Opaque",
+                string_data=Secret(dict(sorted(args.env.items()))),
+            )
+        claim = None
+        if args.volume is not None and args.volume.claim_declared:
+            claim = declaration(k8s.core.v1.PersistentVolumeClaim, args.claim_name(), spec=_claim_spec(args.volume))
+        ingress = None
+        if args.ingress is not None and args.public_port is not None:
+            ingress = declaration(
+                k8s.networking.v1.Ingress,
+                args.name,
+                spec=_ingress_spec(args.name, args.public_port.name, args.ingress),
+            )
+        return AppDeclarations(
+            service_account=declaration(k8s.core.v1.ServiceAccount, args.name, automount_service_account_token=False),
+            env_secret=env_secret,
+            claim=claim,
+            deployment=declaration(k8s.apps.v1.Deployment, args.name, spec=_deployment_spec(args)),
+            service=declaration(k8s.core.v1.Service, args.name, spec=_service_spec(args)),
+            ingress=ingress,
+        )
+
+
+def _declare_optional(declaration: Declaration[R] | None, opts: pulumi.ResourceOptions) -> R | None:
+    return declaration.declare(opts) if declaration is not None else None
+
+
+def _claim_spec(volume: AppVolumeArgs) -> k8s.core.v1.PersistentVolumeClaimSpecArgs:
+    return k8s.core.v1.PersistentVolumeClaimSpecArgs(
+        access_modes=["ReadWriteOnce"],
+        storage_class_name=volume.storage_class,
+        resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": storage_quantity(volume.size_gib)}),
+    )
+
+
+def _service_spec(args: AppWorkloadArgs) -> k8s.core.v1.ServiceSpecArgs:
+    return k8s.core.v1.ServiceSpecArgs(
+        type="ClusterIP",
+        selector=args.selector_labels(),
+        ports=[
+            k8s.core.v1.ServicePortArgs(name=port.name, port=port.port, target_port=port.name, protocol="TCP")
+            for port in args.ports
+        ],
+    )
 
 
 def env_checksum(env: dict[str, str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+from programs.components.declaration import Declaration, DeclarationSet
 
 
 def _custom_domains(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -43,6 +45,12 @@ class AppDnsArgs(ComponentArgs):
         return validation.hostname(value)
 
 
+@dataclass(frozen=True)
+class AppDnsDeclarations(DeclarationSet):
+    record: Declaration[cloudflare.DnsRecord] | None
+    custom_hostnames: dict[str, Declaration[cloudflare.CustomHostname]]
+
+
 class AppDns(Component):
     """`<app>-<namespace>.<base domain>` as a proxied CNAME to the load balancer, and one Cloudflare for SaaS
     custom hostname per customer domain, each with a domain-validated edge certificate."""
@@ -53,32 +61,10 @@ class AppDns(Component):
 
     def __init__(self, resource_name: str, args: AppDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("controlplane:tenant:AppDns", resource_name, opts)
-        self.record = None
-        if args.publish_record:
-            self.record = cloudflare.DnsRecord(
-                resource_name,
-                zone_id=args.zone_id,
-                name=args.hostname,
-                type="CNAME",
-                content=args.target,
-                proxied=True,
-                ttl=AUTOMATIC_TTL,
-                comment=args.comment or None,
-                opts=self.child_opts(),
-            )
+        declared = self.declarations(resource_name, args)
+        self.record = declared.record.declare(self.child_opts()) if declared.record is not None else None
         self.custom_hostnames = {
-            domain: cloudflare.CustomHostname(
-                f"{resource_name}-{domain}",
-                zone_id=args.zone_id,
-                hostname=domain,
-                ssl=cloudflare.CustomHostnameSslArgs(
-                    method=args.ssl_method,
-                    type="dv",
-                    settings=cloudflare.CustomHostnameSslSettingsArgs(min_tls_version=args.min_tls_version),
-                ),
-                opts=self.child_opts(),
-            )
-            for domain in args.custom_domains
+            domain: custom.declare(self.child_opts()) for domain, custom in declared.custom_hostnames.items()
         }
         self.custom_hostname_statuses = {
             domain: pulumi.Output.all(
@@ -95,6 +81,41 @@ class AppDns(Component):
                 "custom_hostnames": self.custom_hostname_statuses,
             }
         )
+
+    @staticmethod
+    def declarations(resource_name: str, args: AppDnsArgs) -> AppDnsDeclarations:
+        record = None
+        if args.publish_record:
+            record = Declaration(
+                cloudflare.DnsRecord,
+                resource_name,
+                {
+                    "zone_id": args.zone_id,
+                    "name": args.hostname,
+                    "type": "CNAME",
+                    "content": args.target,
+                    "proxied": True,
+                    "ttl": AUTOMATIC_TTL,
+                    "comment": args.comment or None,
+                },
+            )
+        custom_hostnames = {
+            domain: Declaration(
+                cloudflare.CustomHostname,
+                f"{resource_name}-{domain}",
+                {
+                    "zone_id": args.zone_id,
+                    "hostname": domain,
+                    "ssl": cloudflare.CustomHostnameSslArgs(
+                        method=args.ssl_method,
+                        type="dv",
+                        settings=cloudflare.CustomHostnameSslSettingsArgs(min_tls_version=args.min_tls_version),
+                    ),
+                },
+            )
+            for domain in args.custom_domains
+        }
+        return AppDnsDeclarations(record=record, custom_hostnames=custom_hostnames)
 
 
 def _status(values: dict[str, Any]) -> dict[str, Any]:

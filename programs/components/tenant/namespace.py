@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Self
 
 import pulumi
@@ -21,6 +22,7 @@ from programs.components.common import (
     pod_security_labels,
     storage_quantity,
 )
+from programs.components.declaration import Declaration, DeclarationSet
 from programs.components.tenant.models import object_annotations
 
 # What a container gets when it declares nothing (the programs always declare; this guards anything else).
@@ -77,6 +79,13 @@ class TenantNamespaceArgs(ComponentArgs):
         }
 
 
+@dataclass(frozen=True)
+class NamespaceDeclarations(DeclarationSet):
+    namespace: Declaration[k8s.core.v1.Namespace]
+    quota: Declaration[k8s.core.v1.ResourceQuota]
+    limit_range: Declaration[k8s.core.v1.LimitRange]
+
+
 class TenantNamespace(Component):
     """A tenant's namespace under the `restricted` Pod Security Standard, with a quota and a limit range."""
 
@@ -89,74 +98,91 @@ class TenantNamespace(Component):
         self, resource_name: str, args: TenantNamespaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("controlplane:tenant:Namespace", resource_name, opts)
-        labels = args.labels()
-        annotations = object_annotations(args.await_readiness)
-
-        self.namespace = k8s.core.v1.Namespace(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.name,
-                labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
-                annotations=annotations,
-            ),
-            opts=self.child_opts(),
-        )
+        declared = self.declarations(resource_name, args)
+        self.namespace = declared.namespace.declare(self.child_opts())
         in_namespace = self.child_opts(depends_on=[self.namespace])
-        quota = args.quota
-        self.quota = k8s.core.v1.ResourceQuota(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="tenant-quota", namespace=args.name, labels=labels, annotations=annotations
-            ),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                hard={
-                    "pods": str(quota.pods),
-                    "requests.cpu": cpu_quantity(quota.cpu_millicores),
-                    "limits.cpu": cpu_quantity(quota.cpu_millicores),
-                    "requests.memory": memory_quantity(quota.memory_mib),
-                    "limits.memory": memory_quantity(quota.memory_mib),
-                    "requests.storage": storage_quantity(quota.storage_gib),
-                    "persistentvolumeclaims": str(quota.persistent_volume_claims),
-                    "services.loadbalancers": "0",
-                    "services.nodeports": "0",
-                }
-            ),
-            opts=in_namespace,
-        )
-        self.limit_range = k8s.core.v1.LimitRange(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="tenant-limits", namespace=args.name, labels=labels, annotations=annotations
-            ),
-            spec=k8s.core.v1.LimitRangeSpecArgs(
-                limits=[
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="Container",
-                        default={
-                            "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
-                            "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
-                        },
-                        default_request={
-                            "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
-                            "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
-                        },
-                        min={
-                            "cpu": cpu_quantity(MIN_CONTAINER_CPU_MILLICORES),
-                            "memory": memory_quantity(MIN_CONTAINER_MEMORY_MIB),
-                        },
-                        max={
-                            "cpu": cpu_quantity(args.max_container_cpu_millicores),
-                            "memory": memory_quantity(args.max_container_memory_mib),
-                        },
-                    ),
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="PersistentVolumeClaim",
-                        min={"storage": "1Gi"},
-                        max={"storage": storage_quantity(args.max_volume_size_gib)},
-                    ),
-                ]
-            ),
-            opts=in_namespace,
-        )
+        self.quota = declared.quota.declare(in_namespace)
+        self.limit_range = declared.limit_range.declare(in_namespace)
         self.name = self.namespace.metadata.apply(lambda metadata: str(metadata.name))
         self.register_outputs({"name": self.name})
+
+    @staticmethod
+    def declarations(resource_name: str, args: TenantNamespaceArgs) -> NamespaceDeclarations:
+        labels = args.labels()
+        annotations = object_annotations(args.await_readiness)
+        return NamespaceDeclarations(
+            namespace=Declaration(
+                k8s.core.v1.Namespace,
+                resource_name,
+                {
+                    "metadata": k8s.meta.v1.ObjectMetaArgs(
+                        name=args.name,
+                        labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
+                        annotations=annotations,
+                    )
+                },
+            ),
+            quota=Declaration(
+                k8s.core.v1.ResourceQuota,
+                resource_name,
+                {
+                    "metadata": k8s.meta.v1.ObjectMetaArgs(
+                        name="tenant-quota", namespace=args.name, labels=labels, annotations=annotations
+                    ),
+                    "spec": k8s.core.v1.ResourceQuotaSpecArgs(hard=_quota_hard(args.quota)),
+                },
+            ),
+            limit_range=Declaration(
+                k8s.core.v1.LimitRange,
+                resource_name,
+                {
+                    "metadata": k8s.meta.v1.ObjectMetaArgs(
+                        name="tenant-limits", namespace=args.name, labels=labels, annotations=annotations
+                    ),
+                    "spec": k8s.core.v1.LimitRangeSpecArgs(limits=_limits(args)),
+                },
+            ),
+        )
+
+
+def _quota_hard(quota: QuotaArgs) -> dict[str, str]:
+    return {
+        "pods": str(quota.pods),
+        "requests.cpu": cpu_quantity(quota.cpu_millicores),
+        "limits.cpu": cpu_quantity(quota.cpu_millicores),
+        "requests.memory": memory_quantity(quota.memory_mib),
+        "limits.memory": memory_quantity(quota.memory_mib),
+        "requests.storage": storage_quantity(quota.storage_gib),
+        "persistentvolumeclaims": str(quota.persistent_volume_claims),
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+
+
+def _limits(args: TenantNamespaceArgs) -> list[k8s.core.v1.LimitRangeItemArgs]:
+    return [
+        k8s.core.v1.LimitRangeItemArgs(
+            type="Container",
+            default={
+                "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
+                "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
+            },
+            default_request={
+                "cpu": cpu_quantity(DEFAULT_CONTAINER_CPU_MILLICORES),
+                "memory": memory_quantity(DEFAULT_CONTAINER_MEMORY_MIB),
+            },
+            min={
+                "cpu": cpu_quantity(MIN_CONTAINER_CPU_MILLICORES),
+                "memory": memory_quantity(MIN_CONTAINER_MEMORY_MIB),
+            },
+            max={
+                "cpu": cpu_quantity(args.max_container_cpu_millicores),
+                "memory": memory_quantity(args.max_container_memory_mib),
+            },
+        ),
+        k8s.core.v1.LimitRangeItemArgs(
+            type="PersistentVolumeClaim",
+            min={"storage": "1Gi"},
+            max={"storage": storage_quantity(args.max_volume_size_gib)},
+        ),
+    ]

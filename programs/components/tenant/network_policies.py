@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 import pulumi
@@ -10,6 +11,7 @@ from pydantic import Field, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+from programs.components.declaration import Declaration, DeclarationSet
 from programs.components.tenant.models import object_annotations
 
 METADATA_ADDRESS = "169.254.169.254/32"
@@ -41,6 +43,11 @@ class NetworkPoliciesArgs(ComponentArgs):
         return tuple(sorted(set(value)))
 
 
+@dataclass(frozen=True)
+class NetworkPolicyDeclarations(DeclarationSet):
+    policies: dict[str, Declaration[k8s.networking.v1.NetworkPolicy]]
+
+
 class TenantNetworkPolicies(Component):
     """Default deny in and out; in from the ingress controller to the public ports and from the namespace's own
     pods; out to the cluster DNS, the namespace's own pods and the internet except the instance metadata
@@ -52,89 +59,102 @@ class TenantNetworkPolicies(Component):
         self, resource_name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("controlplane:tenant:NetworkPolicies", resource_name, opts)
-        all_pods = k8s.meta.v1.LabelSelectorArgs()
-        same_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=all_pods)
-        specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = {
-            "default-deny": k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=all_pods, policy_types=["Ingress", "Egress"]
-            ),
-            "allow-same-namespace": k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Ingress", "Egress"],
-                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[same_namespace])],
-                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[same_namespace])],
-            ),
-            "allow-dns": k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.dns_namespace),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=args.dns_pod_labels),
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
-                        ],
-                    )
-                ],
-            ),
-            "allow-internet-egress": k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(
-                                    cidr="0.0.0.0/0",
-                                    except_=[
-                                        METADATA_ADDRESS,
-                                        *(str(cidr) for cidr in args.cluster_private_cidrs),
-                                    ],
-                                )
-                            )
-                        ]
-                    )
-                ],
-            ),
-        }
-        if args.ingress_ports:
-            specs["allow-from-ingress-controller"] = k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.ingress_namespace)
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
-                            for port in args.ingress_ports
-                        ],
-                    )
-                ],
-            )
-        self.policies = {
-            policy_name: k8s.networking.v1.NetworkPolicy(
-                f"{resource_name}-{policy_name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=policy_name,
-                    namespace=args.namespace,
-                    labels=args.labels,
-                    annotations=object_annotations(args.await_readiness),
-                ),
-                spec=spec,
-                opts=self.child_opts(),
-            )
-            for policy_name, spec in specs.items()
-        }
+        declared = self.declarations(resource_name, args)
+        self.policies = {name: policy.declare(self.child_opts()) for name, policy in declared.policies.items()}
         self.register_outputs({"policies": sorted(self.policies)})
+
+    @staticmethod
+    def declarations(resource_name: str, args: NetworkPoliciesArgs) -> NetworkPolicyDeclarations:
+        return NetworkPolicyDeclarations(
+            policies={
+                policy_name: Declaration(
+                    k8s.networking.v1.NetworkPolicy,
+                    f"{resource_name}-{policy_name}",
+                    {
+                        "metadata": k8s.meta.v1.ObjectMetaArgs(
+                            name=policy_name,
+                            namespace=args.namespace,
+                            labels=args.labels,
+                            annotations=object_annotations(args.await_readiness),
+                        ),
+                        "spec": spec,
+                    },
+                )
+                for policy_name, spec in _policy_specs(args).items()
+            }
+        )
+
+
+def _policy_specs(args: NetworkPoliciesArgs) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
+    all_pods = k8s.meta.v1.LabelSelectorArgs()
+    same_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=all_pods)
+    specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = {
+        "default-deny": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=all_pods, policy_types=["Ingress", "Egress"]
+        ),
+        "allow-same-namespace": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=all_pods,
+            policy_types=["Ingress", "Egress"],
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[same_namespace])],
+            egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[same_namespace])],
+        ),
+        "allow-dns": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=all_pods,
+            policy_types=["Egress"],
+            egress=[
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            namespace_selector=_namespace_selector(args.dns_namespace),
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=args.dns_pod_labels),
+                        )
+                    ],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                    ],
+                )
+            ],
+        ),
+        "allow-internet-egress": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=all_pods,
+            policy_types=["Egress"],
+            egress=[
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(
+                                cidr="0.0.0.0/0",
+                                except_=[
+                                    METADATA_ADDRESS,
+                                    *(str(cidr) for cidr in args.cluster_private_cidrs),
+                                ],
+                            )
+                        )
+                    ]
+                )
+            ],
+        ),
+    }
+    if args.ingress_ports:
+        specs["allow-from-ingress-controller"] = k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=all_pods,
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[
+                        k8s.networking.v1.NetworkPolicyPeerArgs(
+                            namespace_selector=_namespace_selector(args.ingress_namespace)
+                        )
+                    ],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
+                        for port in args.ingress_ports
+                    ],
+                )
+            ],
+        )
+    return specs
 
 
 def _namespace_selector(namespace: str) -> k8s.meta.v1.LabelSelectorArgs:

@@ -6,6 +6,7 @@ stack update never creates new key material and the certificate is only reissued
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
@@ -15,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from programs.components import validation
 from programs.components.common import Component, ComponentArgs
+from programs.components.declaration import Declaration, DeclarationSet, OutputOf, Secret
 from programs.components.tenant.models import object_annotations
 
 OriginRequestType = Literal["origin-rsa", "origin-ecc"]
@@ -56,6 +58,12 @@ class OriginTlsArgs(ComponentArgs):
         return value
 
 
+@dataclass(frozen=True)
+class OriginTlsDeclarations(DeclarationSet):
+    certificate: Declaration[cloudflare.OriginCaCertificate]
+    secret: Declaration[k8s.core.v1.Secret]
+
+
 class OriginTls(Component):
     """The namespace's origin certificate (trusted by Cloudflare's edge only) and its `kubernetes.io/tls` Secret."""
 
@@ -66,29 +74,43 @@ class OriginTls(Component):
 
     def __init__(self, resource_name: str, args: OriginTlsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("controlplane:tenant:OriginTls", resource_name, opts)
-        self.certificate = cloudflare.OriginCaCertificate(
-            resource_name,
-            csr=pulumi.Output.secret(args.csr.get_secret_value()),
-            hostnames=list(args.hostnames),
-            request_type=args.request_type,
-            requested_validity=float(args.validity_days),
-            opts=self.child_opts(),
-        )
+        declared = self.declarations(resource_name, args)
+        self.certificate = declared.certificate.declare(self.child_opts())
         self.secret_name = args.secret_name
-        self.secret = k8s.core.v1.Secret(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.secret_name,
-                namespace=args.namespace,
-                labels=args.labels,
-                annotations=object_annotations(args.await_readiness),
-            ),
-            type="kubernetes.io/tls",
-            string_data={
-                "tls.crt": self.certificate.certificate,
-                "tls.key": pulumi.Output.secret(args.private_key.get_secret_value()),
-            },
-            opts=self.child_opts(),
-        )
+        self.secret = declared.secret.declare(self.child_opts(), {declared.certificate: self.certificate})
         self.expires_on = self.certificate.expires_on
         self.register_outputs({"secret_name": self.secret_name, "expires_on": self.expires_on})
+
+    @staticmethod
+    def declarations(resource_name: str, args: OriginTlsArgs) -> OriginTlsDeclarations:
+        certificate = Declaration(
+            cloudflare.OriginCaCertificate,
+            resource_name,
+            {
+                "csr": Secret(args.csr.get_secret_value()),
+                "hostnames": list(args.hostnames),
+                "request_type": args.request_type,
+                "requested_validity": float(args.validity_days),
+            },
+        )
+        secret = Declaration(
+            k8s.core.v1.Secret,
+            resource_name,
+            {
+                "metadata": k8s.meta.v1.ObjectMetaArgs(
+                    name=args.secret_name,
+                    namespace=args.namespace,
+                    labels=args.labels,
+                    annotations=object_annotations(args.await_readiness),
+                ),
+                "type": "kubernetes.io/tls",
+                # A Secret's data is secret as a whole (the SDK wraps it so whatever the program passes).
+                "string_data": Secret(
+                    {
+                        "tls.crt": OutputOf(certificate, "certificate"),
+                        "tls.key": args.private_key.get_secret_value(),
+                    }
+                ),
+            },
+        )
+        return OriginTlsDeclarations(certificate=certificate, secret=secret)
