@@ -100,6 +100,9 @@ def enqueue(queue: Queue, job: PendingJob) -> Job | None:
 
 
 def _enqueue_unique(queue: Queue, job: PendingJob, candidate_id: str) -> tuple[Job | None, bool]:
+    if _status_of(queue.connection, candidate_id) in _WAITING:
+        # The common case under a burst of edits, in one round trip: the waiting job will read the newest state.
+        return None, True
     for _attempt in range(2):
         try:
             pushed = queue.enqueue(
@@ -124,10 +127,8 @@ def _enqueue_unique(queue: Queue, job: PendingJob, candidate_id: str) -> tuple[J
 
 
 def _status_of(connection: Redis, candidate_id: str) -> JobStatus | None:
-    try:
-        return Job.fetch(candidate_id, connection=connection).get_status(refresh=True)
-    except NoSuchJobError:
-        return None
+    status = connection.hget(Job.key_for(candidate_id), "status")
+    return None if status is None else JobStatus(status.decode() if isinstance(status, bytes) else status)
 
 
 def _delete_job(connection: Redis, candidate_id: str) -> None:
