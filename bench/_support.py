@@ -51,7 +51,7 @@ class LoadResult:
 
     def line(self) -> str:
         return (
-            f"{self.name:<28} {self.per_second:8.0f} req/s   p50 {statistics.median(self.latencies_ms):6.2f} ms"
+            f"{self.name:<30} {self.per_second:8.0f} req/s   p50 {statistics.median(self.latencies_ms):6.2f} ms"
             f"   p99 {self.percentile(0.99):6.2f} ms   server CPU {self.server_cpu_ms:5.2f} ms/req"
             f"   errors {self.errors}"
         )

@@ -64,6 +64,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.api_logs = api_logs
+    app.state.loop_db = loop_db
     app.state.credentials = PooledCredentialStore(loop_db)
     app.state.page_reader = LoopPageReader(loop_db)
     install_error_handlers(app)
