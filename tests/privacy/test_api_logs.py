@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
 from controlplane.db import utcnow
-from controlplane.privacy.api_logs import reduce_client_address
+from controlplane.privacy.api_logs import ApiLogWriter, reduce_client_address
 from controlplane.privacy.models import ApiLog
 from controlplane.privacy.retention import purge_api_logs
 from controlplane.runtime import Runtime
@@ -108,3 +109,28 @@ def test_client_addresses_are_reduced_or_hashed(settings: Settings) -> None:
     assert hashed.startswith("h:")
     assert "203.0.113" not in hashed
     assert reduce_client_address(settings.model_copy(update={"api_log_client_address": "none"}), "203.0.113.7") is None
+
+
+def test_a_record_of_an_erased_account_is_dropped_and_the_rest_of_its_batch_kept(live: Live, runtime: Runtime) -> None:
+    writer = ApiLogWriter(runtime)
+    account_id = live.client.get("/v1/auth/session", headers=live.headers).json()["account_id"]
+    for request_id, owner in (("kept-1", account_id), ("erased", str(uuid.uuid4())), ("kept-2", None)):
+        writer.add(
+            {
+                "id": uuid.uuid4(),
+                "created_at": utcnow(),
+                "account_id": owner,
+                "api_key_id": None,
+                "method": "GET",
+                "route": "/v1/x",
+                "status": 200,
+                "latency_ms": 1,
+                "request_id": request_id,
+                "client": None,
+                "user_agent": None,
+            }
+        )
+    assert writer.flush() == 2
+    with runtime.engine.connect() as conn:
+        stored = conn.scalars(select(ApiLog.request_id).where(ApiLog.request_id.in_(["kept-1", "erased", "kept-2"])))
+        assert sorted(stored) == ["kept-1", "kept-2"]
