@@ -6,6 +6,10 @@
    engine that returns at once (target under 100 ms);
 3. coalescing: 100 quick updates to one namespace while a reconcile runs lead to at most 2 further stack updates.
 
+The embedded PostgreSQL runs as a development server (``synchronous_commit = off``, see
+``controlplane.embedded``): a commit does not wait for the disk, so the write latency is the control plane's own.
+With commits waiting for the disk, this machine's occasional 100-350 ms disk flushes set the p99 instead.
+
     .venv/bin/python -m bench.reconcile [--writes 300]
 """
 
