@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from programs.components import validation
 from programs.components.tenant.app import AppName, EnvName, ImageReference
 from programs.components.tenant.app_dns import CustomDomains, SslMethod
-from programs.components.tenant.models import ContainerPort
+from programs.components.tenant.models import ContainerPort, check_ports
 from programs.components.tenant.origin_tls import OriginRequestType, OriginValidityDays
 
 __all__ = [
@@ -187,12 +187,7 @@ class AppSpec(SpecModel):
 
     @model_validator(mode="after")
     def _ports(self) -> Self:
-        if len({port.name for port in self.ports}) != len(self.ports):
-            raise ValueError("ports: port names must be unique")
-        if len({port.port for port in self.ports}) != len(self.ports):
-            raise ValueError("ports: port numbers must be unique")
-        if sum(port.public for port in self.ports) > 1:
-            raise ValueError("ports: at most one port may be public")
+        check_ports(self.ports, prefix="ports: ")
         if self.custom_domains and self.public_port is None:
             raise ValueError("custom_domains: an app with custom domains needs a public port")
         return self

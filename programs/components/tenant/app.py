@@ -22,7 +22,7 @@ from programs.components.common import (
     storage_quantity,
 )
 from programs.components.declaration import Declaration, DeclarationSet, R, Secret
-from programs.components.tenant.models import ContainerPort, object_annotations
+from programs.components.tenant.models import ContainerPort, check_ports, object_annotations
 
 CONTAINER_NAME = "app"
 TMP_VOLUME = "tmp"
@@ -114,12 +114,7 @@ class AppWorkloadArgs(ComponentArgs):
 
     @model_validator(mode="after")
     def _ports(self) -> Self:
-        if len({port.name for port in self.ports}) != len(self.ports):
-            raise ValueError("port names must be unique")
-        if len({port.port for port in self.ports}) != len(self.ports):
-            raise ValueError("port numbers must be unique")
-        if sum(port.public for port in self.ports) > 1:
-            raise ValueError("at most one port may be public")
+        check_ports(self.ports)
         if self.ingress is not None and self.public_port is None:
             raise ValueError("an app with an ingress needs a public port")
         return self

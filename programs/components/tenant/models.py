@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field, field_validator
 
 from programs.components import validation
@@ -34,3 +36,13 @@ class ContainerPort(ComponentArgs):
     @classmethod
     def _name(cls, value: str) -> str:
         return validation.port_name(value)
+
+
+def check_ports(ports: Sequence[ContainerPort], *, prefix: str = "") -> None:
+    """Port names and numbers unique, at most one public; ``prefix`` names the field in the message."""
+    if len({port.name for port in ports}) != len(ports):
+        raise ValueError(f"{prefix}port names must be unique")
+    if len({port.port for port in ports}) != len(ports):
+        raise ValueError(f"{prefix}port numbers must be unique")
+    if sum(port.public for port in ports) > 1:
+        raise ValueError(f"{prefix}at most one port may be public")
