@@ -71,6 +71,16 @@ def cut_page(
     return rows[: params.limit], encode_cursor(*position(rows[params.limit - 1]))
 
 
+def cut_row_page(
+    rows: Sequence[dict[str, Any]],
+    params: PageParams,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+) -> tuple[Sequence[dict[str, Any]], str | None]:
+    """``cut_page`` for rows as dicts of column values (what a ``PageReader`` returns)."""
+    return cut_page(rows, params, lambda row: (row[created_at.key], row[row_id.key]))
+
+
 def paginate(
     session: Session,
     stmt: AnySelect,
@@ -113,7 +123,7 @@ class LoopPageReader:
         params: PageParams,
     ) -> tuple[Sequence[dict[str, Any]], str | None]:
         rows = await self.db.all(page_statement(stmt, created_at, row_id, params))
-        return cut_page(rows, params, lambda row: (row[created_at.key], row[row_id.key]))
+        return cut_row_page(rows, params, created_at, row_id)
 
 
 def columns_for(model: type[BaseModel], entity: type[Any]) -> list[InstrumentedAttribute[Any]]:

@@ -23,7 +23,7 @@ from controlplane.accounts.credentials import (
     ApiKeyRecord,
     SessionRecord,
 )
-from controlplane.api.pagination import AnySelect, PageParams, cut_page, page_statement
+from controlplane.api.pagination import AnySelect, PageParams, cut_row_page, page_statement
 
 
 class SessionCredentialStore:
@@ -57,4 +57,4 @@ class SessionPageReader:
         params: PageParams,
     ) -> tuple[Sequence[dict[str, Any]], str | None]:
         rows = [dict(row._mapping) for row in self.db.execute(page_statement(stmt, created_at, row_id, params))]
-        return cut_page(rows, params, lambda row: (row[created_at.key], row[row_id.key]))
+        return cut_row_page(rows, params, created_at, row_id)
