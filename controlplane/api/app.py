@@ -16,8 +16,10 @@ from controlplane.api.async_db import ConnectionPool, LoopDatabase
 from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
 from controlplane.api.middleware import RequestContextMiddleware
+from controlplane.api.openapi import describe_access
 from controlplane.api.pagination import LoopPageReader
 from controlplane.api.schemas import ErrorResponse
+from controlplane.audit.api import router as audit_router
 from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
 from controlplane.deployments.api import operator_router as namespaces_operator_router
@@ -81,8 +83,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(billing_operator_router)
     app.include_router(notifications_router)
+    app.include_router(audit_router)
+    describe_access(app)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
-    app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
+    app.add_middleware(
+        IdempotencyMiddleware, runtime=lambda: app.state.runtime, credentials=lambda: app.state.credentials
+    )
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
     app.add_middleware(
         RequestContextMiddleware,

@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
+from controlplane.accounts.principal import Principal, Public, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
+from controlplane.audit.service import OperatorWriteAudit
 from controlplane.billing import checkout, deposits, ledger, metering
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
@@ -65,7 +66,11 @@ def create_checkout(
     return json_response(CheckoutOut.of(created), status.HTTP_201_CREATED)
 
 
-@router.post("/webhooks/stripe", response_model=WebhookOut)
+@router.post(
+    "/webhooks/stripe",
+    response_model=WebhookOut,
+    dependencies=[Depends(Public("Stripe's calls: the Stripe-Signature header is the credential"))],
+)
 async def stripe_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Stripe's calls: no session or API key (the signature is the authentication), so no CSRF check either."""
     payload = await request.body()
@@ -97,11 +102,12 @@ def list_deposits(principal: ReadBilling, session: SessionDep, page: PageDep, se
 def adjust_balance(
     account_id: uuid.UUID,
     body: AdjustmentCreate,
-    _operator: OperatorPrincipal,
+    audit: OperatorWriteAudit,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
     """Record an adjustment (either sign) or a refund (negative) on an account's ledger."""
+    audit.details = {"amount": body.amount, "kind": body.kind, "reason": body.reason}
     applied = ledger.adjust(
         session,
         settings,

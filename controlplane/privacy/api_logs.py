@@ -8,7 +8,6 @@ path, and the client address is reduced (IPv4 /24, IPv6 /48) or replaced by a ke
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
@@ -23,7 +22,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controlplane.accounts.secrets import keyed_hash
+from controlplane.api.client_address import reduce_client_address
 from controlplane.db import utcnow
 from controlplane.privacy.models import ApiLog
 from controlplane.runtime import Runtime
@@ -36,19 +35,6 @@ _COLUMNS = tuple(column.name for column in ApiLog.__table__.columns)
 _COPY_SQL = f"COPY {ApiLog.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN"
 _MAX_BUFFER = 10_000
 _BATCH = 500
-
-
-def reduce_client_address(settings: Settings, address: str | None) -> str | None:
-    if address is None or settings.api_log_client_address == "none":
-        return None
-    if settings.api_log_client_address == "hash":
-        return "h:" + keyed_hash(settings.session_secret, address).hex()[:32]
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 @dataclass

@@ -18,7 +18,7 @@ from controlplane.accounts.models import Account, ApiKey, AuthSession
 from controlplane.accounts.service import set_operator
 from controlplane.db import utcnow
 from controlplane.deployments.models import Namespace
-from controlplane.api.idempotency import IdempotencyRecord
+from controlplane.idempotency.models import IdempotencyRecord
 from tests.accounts.helpers import SignIn, error_code
 
 
@@ -102,8 +102,9 @@ def test_operator_endpoints_need_operator_scopes(
     victim = Account(age_confirmed_at=utcnow())
     db.add(victim)
     db.flush()
-    namespace = Namespace(account_id=victim.id, name=f"n{uuid.uuid4().hex[:8]}", generation=1, observed_generation=0,
-                          status="stalled", desired_state="active", outputs={}, conditions=[], failure_count=3)  # fmt: skip
+    namespace = Namespace(account_id=victim.id, name=f"n{uuid.uuid4().hex[:8]}", generation=1,
+                          observed_generation=0, status="stalled", desired_state="active", outputs={},
+                          conditions=[], failure_count=3)  # fmt: skip
     db.add(namespace)
     db.flush()
     credit = client.post(

@@ -118,7 +118,7 @@ def test_configs_archive_has_every_namespace_in_the_config_format(live: Live) ->
 def test_deletion_needs_the_confirmation_and_a_person(live: Live) -> None:
     account_id = account_id_of(live)
     with_key = live.client.request("DELETE", "/v1/account", json={"confirm": "delete my account"}, headers=live.headers)
-    assert with_key.json()["error"]["code"] == "session_required"  # an API key cannot delete the account
+    assert with_key.json()["error"]["code"] == "recent_session_required"  # an API key cannot delete the account
     csrf = cookie_session(live, account_id)
     unconfirmed = live.client.request("DELETE", "/v1/account", json={"confirm": "yes"}, headers=csrf)
     assert unconfirmed.status_code == 422
