@@ -5,11 +5,11 @@ the document cannot disagree with what the server checks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from controlplane.accounts.principal import CSRF_HEADER, AccessRule, Requirement
 
@@ -17,7 +17,24 @@ BEARER, SESSION, CSRF = "apiKey", "sessionCookie", "csrfToken"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def access_rules(route: APIRoute) -> list[AccessRule]:
+@dataclass(frozen=True)
+class Endpoint:
+    """One API route as the app serves it: its whole path, its methods, and every dependency (the routers' too)."""
+
+    path: str
+    methods: frozenset[str]
+    dependant: Dependant
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    found = []
+    for context in routing.iter_route_contexts(app.routes):
+        if isinstance(context.original_route, routing.APIRoute):
+            found.append(Endpoint(str(context.path_format), frozenset(context.methods or ()), context.dependant))
+    return found
+
+
+def access_rules(route: Endpoint) -> list[AccessRule]:
     """Every access rule among the route's dependencies (and theirs), each once."""
     seen: dict[int, AccessRule] = {}
     for call in _calls(route.dependant):
@@ -41,9 +58,8 @@ def describe_access(app: FastAPI) -> None:
             schema = build()
             cookie_name = app.state.runtime.settings.session_cookie_name
             schema.setdefault("components", {})["securitySchemes"] = _schemes(cookie_name)
-            for route in app.routes:
-                if isinstance(route, APIRoute):
-                    _annotate(schema, route)
+            for endpoint in endpoints(app):
+                _annotate(schema, endpoint)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -62,10 +78,10 @@ def _schemes(cookie_name: str) -> dict[str, Any]:
     }
 
 
-def _annotate(schema: dict[str, Any], route: APIRoute) -> None:
-    requirements = [rule.requirement for rule in access_rules(route)]
-    for method in route.methods or ():
-        operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+def _annotate(schema: dict[str, Any], endpoint: Endpoint) -> None:
+    requirements = [rule.requirement for rule in access_rules(endpoint)]
+    for method in endpoint.methods:
+        operation = schema["paths"].get(endpoint.path, {}).get(method.lower())
         if operation is None or not requirements:
             continue
         operation["security"] = _security(requirements, method)

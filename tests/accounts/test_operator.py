@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -99,3 +101,14 @@ def test_the_cli_grants_and_revokes_the_role(
         audited = session.scalars(select(AuditEntry).where(AuditEntry.credential == "cli")).all()
         assert sorted(entry.action for entry in audited) == ["operator grant", "operator revoke"]
         assert {entry.target["account_id"] for entry in audited} == {str(account.id)}
+
+
+def test_the_audit_log_is_append_only(client: TestClient, account: Account, db: Session) -> None:
+    from controlplane.audit.service import record
+
+    entry = record(db, actor_account_id=account.id, credential="cli", action="test", target={}, request_id="r")
+    db.flush()
+    for statement in ("UPDATE operator_audit_log SET action = 'changed'", "DELETE FROM operator_audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
+            db.execute(text(statement))
+    assert db.get(AuditEntry, entry.id) is not None
