@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,11 +17,19 @@ from controlplane.logs import configure_logging
 from controlplane.policy_cli import policy_app
 from controlplane.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.fleet.schemas import RolloutOut
+    from controlplane.runtime import Runtime
+
 app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
 operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
 app.add_typer(operator_app, name="operator")
 namespace_app = typer.Typer(help="Operator actions on namespaces.")
 app.add_typer(namespace_app, name="namespace")
+rollout_app = typer.Typer(help="Rollouts: the current program to every stack it changes, in waves (operators).")
+app.add_typer(rollout_app, name="rollout")
 app.add_typer(policy_app, name="policy")
 
 DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
@@ -38,6 +46,8 @@ def dev(
     Ctrl-C stops all of it.
     """
     configure_logging()
+    # Every process dev starts writes its metrics there; the folder starts empty with them.
+    _use_metrics_dir(Settings(data_dir=data_dir), clean=True)
     with _embedded_servers(data_dir) as (database_url, redis_url):
         from controlplane.migrations import upgrade
 
@@ -117,6 +127,7 @@ def api(
 ) -> None:
     """Serve the REST API (DATABASE_URL and REDIS_URL name the servers)."""
     configure_logging()
+    _use_metrics_dir(get_settings())
     _serve(get_settings(), host, port)
 
 
@@ -124,18 +135,31 @@ def api(
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
 ) -> None:
-    """Run one RQ worker: each job in its own forked process."""
+    """Run one RQ worker: each job in its own forked process; queues served by priority (lifecycle, default,
+    tenant, fleet)."""
     configure_logging()
+    name = f"controlplane-{uuid.uuid4().hex[:8]}"
+    _use_metrics_dir(get_settings(), worker_name=name)
     from rq import Worker
 
+    from controlplane.metrics.process import mark_dead, worker_identities
     from controlplane.runtime import get_runtime
 
     _preload_job_modules()
     runtime = get_runtime()
-    name = f"controlplane-{uuid.uuid4().hex[:8]}"
     os.environ["CONTROLPLANE_WORKER_NAME"] = name  # the engine keeps a PULUMI_HOME per worker
-    rq_worker = Worker([runtime.queue], connection=runtime.redis, name=name)
-    rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    rq_worker = Worker(runtime.worker_queues, connection=runtime.redis, name=name)
+    try:
+        rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        for identity in worker_identities(name):
+            mark_dead(identity)
+
+
+def _use_metrics_dir(settings: Settings, *, worker_name: str | None = None, clean: bool = False) -> None:
+    from controlplane.metrics.process import use_metrics_dir
+
+    use_metrics_dir(settings.resolved_metrics_dir, worker_name=worker_name, clean=clean)
 
 
 def _preload_job_modules() -> None:
@@ -143,7 +167,12 @@ def _preload_job_modules() -> None:
     of imports (the Pulumi SDKs) per job."""
     import importlib
 
-    for module in ("controlplane.deployments.reconcile", "controlplane.engine.pulumi_engine", "controlplane.models"):
+    for module in (
+        "controlplane.deployments.reconcile",
+        "controlplane.engine.pulumi_engine",
+        "controlplane.fleet.jobs",
+        "controlplane.models",
+    ):
         importlib.import_module(module)
 
 
@@ -238,3 +267,157 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+# --- rollouts ---------------------------------------------------------------------------------------------------------
+
+
+@rollout_app.command("start")
+def rollout_start(
+    note: Annotated[str, typer.Option(help="Why: shown with the rollout and in the audit log.")] = "",
+    canary_percent: Annotated[float | None, typer.Option(help="The first wave's share of the stacks (%).")] = None,
+    wave_growth: Annotated[float | None, typer.Option(help="Each wave is this many times the one before.")] = None,
+    failure_threshold: Annotated[
+        float | None, typer.Option(help="A wave whose failed share (0-1) is above this pauses the rollout.")
+    ] = None,
+) -> None:
+    """Start a rollout: every stack whose applied digest differs from what the current program would apply."""
+    from pydantic import ValidationError
+
+    from controlplane.fleet.schemas import RolloutStart
+    from controlplane.fleet.service import Actor, RolloutOptions, start
+
+    try:
+        body = RolloutStart(
+            note=note, canary_percent=canary_percent, wave_growth=wave_growth, failure_threshold=failure_threshold
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(problems) from exc
+
+    def act(session: Session, runtime: Runtime) -> uuid.UUID:
+        from controlplane.audit.service import CLI_CREDENTIAL
+
+        rollout = start(session, runtime.settings, Actor(None, CLI_CREDENTIAL), RolloutOptions(**body.model_dump()))
+        _audit(session, "rollout start", rollout.id, body.model_dump(exclude_none=True))
+        return rollout.id
+
+    rollout_id = _rollout_action(act)
+    typer.echo(f"rollout {rollout_id} started: planning (controlplane rollout status {rollout_id})")
+
+
+@rollout_app.command("status")
+def rollout_status(
+    rollout_id: Annotated[str | None, typer.Argument(help="The rollout's id; the newest when left out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON shape.")] = False,
+) -> None:
+    """A rollout's progress, wave by wave: done, failed, pending, and the time left at the pace so far."""
+    from controlplane.fleet import service
+    from controlplane.fleet.schemas import rollout_out
+
+    parsed = _rollout_id(rollout_id) if rollout_id else None
+
+    def read(session: Session, _runtime: Runtime) -> str:
+        rollout = service.get(session, parsed) if parsed else service.latest(session)
+        shown = rollout_out(service.progress(session, rollout))
+        return shown.model_dump_json(indent=2) if as_json else _rollout_text(shown)
+
+    typer.echo(_rollout_action(read))
+
+
+@rollout_app.command("pause")
+def rollout_pause(
+    rollout_id: Annotated[str, typer.Argument(help="The rollout's id.")],
+    reason: Annotated[str, typer.Option(help="Why (shown with the rollout).")] = "paused by an operator",
+) -> None:
+    """Queue no more of the rollout, and take back its updates that still wait in the queue."""
+    from controlplane.fleet.service import pause
+
+    parsed = _rollout_id(rollout_id)
+
+    def act(session: Session, runtime: Runtime) -> str:
+        rollout = pause(session, runtime.redis, parsed, reason)
+        _audit(session, "rollout pause", parsed, {"reason": reason})
+        return rollout.status
+
+    typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
+
+
+@rollout_app.command("resume")
+def rollout_resume(rollout_id: Annotated[str, typer.Argument(help="The rollout's id.")]) -> None:
+    """Go on with a paused rollout (a wave that paused it by failing is accepted as it is)."""
+    from controlplane.fleet.service import resume
+
+    parsed = _rollout_id(rollout_id)
+
+    def act(session: Session, runtime: Runtime) -> str:
+        rollout = resume(session, runtime.settings, parsed)
+        _audit(session, "rollout resume", parsed, {})
+        return rollout.status
+
+    typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
+
+
+@rollout_app.command("abort")
+def rollout_abort(rollout_id: Annotated[str, typer.Argument(help="The rollout's id.")]) -> None:
+    """Cancel every update of the rollout not yet running (those running finish)."""
+    from controlplane.fleet.service import abort
+
+    parsed = _rollout_id(rollout_id)
+
+    def act(session: Session, runtime: Runtime) -> str:
+        rollout = abort(session, runtime.redis, parsed)
+        _audit(session, "rollout abort", parsed, {})
+        return rollout.status
+
+    typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
+
+
+T = TypeVar("T")
+
+
+def _rollout_action(action: Callable[[Session, Runtime], T]) -> T:
+    """Run ``action`` in one transaction; an error the service raises is printed, not a traceback."""
+    from controlplane.errors import AppError
+    from controlplane.runtime import get_runtime
+
+    runtime = get_runtime()
+    try:
+        with runtime.transaction() as session:
+            return action(session, runtime)
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _audit(session: Session, action: str, rollout_id: uuid.UUID, details: dict[str, object]) -> None:
+    from controlplane.audit.service import CLI_CREDENTIAL, record
+
+    record(session, actor_account_id=None, credential=CLI_CREDENTIAL, action=action,
+           target={"rollout_id": str(rollout_id)}, details=details, request_id="cli")  # fmt: skip
+
+
+def _rollout_id(value: str) -> uuid.UUID:
+    parsed = _as_uuid(value)
+    if parsed is None:
+        raise typer.BadParameter(f"{value!r} is not a rollout id (a UUID)")
+    return parsed
+
+
+def _rollout_text(shown: RolloutOut) -> str:
+    eta = "-" if shown.eta_s is None else f"{shown.eta_s:.0f} s"
+    lines = [
+        f"rollout {shown.id}: {shown.status}" + (f" ({shown.paused_reason})" if shown.paused_reason else ""),
+        f"  {shown.targets} of {shown.considered} stacks differ; done {shown.done}, failed {shown.failed}, "
+        f"pending {shown.pending}, skipped {shown.skipped}, cancelled {shown.cancelled}; eta {eta}",
+        f"  {'wave':>4} {'size':>6} {'done':>6} {'failed':>6} {'pending':>7} {'eta':>8}",
+    ]
+    for wave in shown.waves:
+        marker = "*" if wave.wave == shown.current_wave and shown.status in ("running", "paused") else " "
+        wave_eta = "-" if wave.eta_s is None or wave.pending == 0 else f"{wave.eta_s:.0f} s"
+        lines.append(
+            f"{marker} {wave.wave:>4} {wave.size:>6} {wave.done:>6} {wave.failed:>6} {wave.pending:>7} {wave_eta:>8}"
+        )
+    return "\n".join(lines)

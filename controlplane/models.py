@@ -5,6 +5,7 @@ from controlplane.audit import models as audit_models
 from controlplane.billing import models as billing_models
 from controlplane.db import Base
 from controlplane.deployments import models as deployments_models
+from controlplane.fleet import models as fleet_models
 from controlplane.idempotency import models as idempotency_models
 from controlplane.notifications import models as notifications_models
 from controlplane.privacy import models as privacy_models
@@ -16,6 +17,7 @@ __all__ = [
     "audit_models",
     "billing_models",
     "deployments_models",
+    "fleet_models",
     "idempotency_models",
     "metadata",
     "notifications_models",

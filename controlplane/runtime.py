@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from controlplane.db import create_db_engine
-from controlplane.queue import DEFAULT_QUEUE, bind_queue
+from controlplane.queue import DEFAULT_QUEUE, WORKER_QUEUES, bind_queue
 from controlplane.settings import Settings, get_settings
 
 
@@ -54,6 +54,11 @@ class Runtime:
             health_check_interval=30,
         )
         return cls(settings, engine, redis, Queue(DEFAULT_QUEUE, connection=redis))
+
+    @property
+    def worker_queues(self) -> list[Queue]:
+        """Every queue, highest priority first: the order workers serve them in."""
+        return [Queue(name, connection=self.redis) for name in WORKER_QUEUES]
 
     def new_session(self, *, autocommit: bool = False) -> Session:
         """A session whose commit pushes the jobs it collected; ``autocommit`` for reads (no BEGIN/COMMIT)."""

@@ -145,7 +145,20 @@ class Settings(BaseSettings):
     cloudflare_zone_id: str | None = None
     cloudflare_load_balancer_hostname: str | None = None
     cloudflare_base_url: str | None = None
+    # false: Pulumi does not wait for workloads to become ready (clusters without controllers: tests, benchmarks)
+    platform_await_readiness: bool = True
     # --- end of reconcile and platform settings ---------------------------------------------------------------
+
+    # --- The fleet: rollouts in waves, and metrics ------------------------------------------------------------
+    # A rollout updates the stacks whose applied digest differs: a canary wave of this share (at least one stack),
+    # then waves growing by rollout_wave_growth; a wave whose failed share passes the threshold pauses it.
+    rollout_canary_percent: float = Field(default=1.0, gt=0, le=100)
+    rollout_wave_growth: float = Field(default=2.0, ge=1)
+    rollout_failure_threshold: float = Field(default=0.1, ge=0, le=1)
+    rollout_advance_interval_s: int = Field(default=5, ge=1)
+    # Where every process of this host writes its metrics for the API's /metrics (None: <data_dir>/metrics).
+    metrics_dir: Path | None = None
+    # --- end of fleet settings --------------------------------------------------------------------------------
 
     # --- Billing: credits, prices, card top-ups (Stripe), on-chain deposits, the zero-balance lifecycle -------
     # Money is integer micro-credits everywhere (1 credit = 1,000,000 micro-credits); no floats. A credit is worth
@@ -197,6 +210,10 @@ class Settings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.resolve()
+
+    @property
+    def resolved_metrics_dir(self) -> Path:
+        return (self.metrics_dir or self.data_dir / "metrics").resolve()
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

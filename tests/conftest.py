@@ -4,6 +4,13 @@ per test, and an API client wired to that session."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+
+# Metrics as the controlplane commands keep them (prometheus-client's multiprocess mode), chosen before the first
+# metric exists (the imports below create them): what a job counts in a forked RQ work-horse reaches the scrape.
+METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="cp-test-metrics-"))
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +34,12 @@ from controlplane.runtime import Runtime, set_runtime
 from controlplane.settings import Settings
 from tests.support.live import Live
 from tests.support.session_reads import SessionCredentialStore, SessionPageReader
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _metrics_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

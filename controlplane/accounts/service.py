@@ -52,6 +52,11 @@ def set_operator(session: Session, account_id: uuid.UUID, is_operator: bool) -> 
     return account
 
 
+def operator_account_ids(session: Session) -> list[uuid.UUID]:
+    """Every account that holds the operator role (whom platform notices go to)."""
+    return list(session.scalars(select(Account.id).where(Account.is_operator.is_(True)).order_by(Account.id)).all())
+
+
 def list_accounts(session: Session, page: PageParams) -> tuple[Sequence[Account], str | None]:
     """Every account, newest first (operators only: the caller checks)."""
     return paginate(session, select(Account), Account.created_at, Account.id, page)

@@ -24,7 +24,10 @@ from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
+from controlplane.fleet.api import router as rollouts_router
 from controlplane.health.api import router as health_router
+from controlplane.metrics.api import router as metrics_router
+from controlplane.metrics.http import HttpMetricsMiddleware
 from controlplane.notifications.api import router as notifications_router
 from controlplane.privacy.api import deletions_router
 from controlplane.privacy.api import operator_router as privacy_operator_router
@@ -84,12 +87,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(billing_operator_router)
     app.include_router(notifications_router)
     app.include_router(audit_router)
+    app.include_router(rollouts_router)
+    app.include_router(metrics_router)
     describe_access(app)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it.
     app.add_middleware(
         IdempotencyMiddleware, runtime=lambda: app.state.runtime, credentials=lambda: app.state.credentials
     )
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         header=runtime.settings.request_id_header,

@@ -4,12 +4,14 @@ and is idempotent: run twice, it finds nothing left to do."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime
 
 from controlplane.billing import deposits, lifecycle, metering
 from controlplane.db import utcnow
 from controlplane.deployments.service import Context
+from controlplane.metrics.registry import observe_metering
 from controlplane.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,13 @@ def meter_due_hours(now: str | None = None) -> int:
     with runtime.new_session(autocommit=True) as session:
         hours = metering.due_hours(session, runtime.settings, now=moment)
     for hour in hours:
-        with runtime.transaction() as session:
-            metering.meter_hour(session, runtime.settings, hour, now=moment)
+        started, outcome = time.perf_counter(), "failed"
+        try:
+            with runtime.transaction() as session:
+                metering.meter_hour(session, runtime.settings, hour, now=moment)
+            outcome = "metered"
+        finally:
+            observe_metering(outcome, time.perf_counter() - started)
     return len(hours)
 
 

@@ -41,6 +41,7 @@ class OperationResult(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SKIPPED = "skipped"  # the stack already had what the desired state declares (same digest): no Pulumi run
 
 
 class Namespace(IdMixin, TimestampMixin, Base):
@@ -63,6 +64,12 @@ class Namespace(IdMixin, TimestampMixin, Base):
     volumes_released_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The fleet (controlplane/fleet): the digest of what the last successful update applied (None while an update
+    # runs or before the first), when a reconcile last found the stack as desired, and the rollout that has queued
+    # an update of this namespace (None when none has).
+    applied_digest: Mapped[str | None] = mapped_column(String(64))
+    reconciled_at: Mapped[datetime | None]
+    rollout_id: Mapped[uuid.UUID | None]
 
     apps: Mapped[list[App]] = relationship(
         back_populates="namespace", cascade="all, delete-orphan", order_by="App.name", lazy="selectin"
@@ -72,6 +79,10 @@ class Namespace(IdMixin, TimestampMixin, Base):
         # A name is unique among the namespaces that exist; a deleted one's configuration is kept under its name.
         Index("uq_namespaces_live_name", "name", unique=True, postgresql_where=text("desired_state <> 'deleted'")),
     )
+
+    @property
+    def queued_by_rollout(self) -> bool:
+        return self.rollout_id is not None
 
     @property
     def stack_name(self) -> str:

@@ -16,8 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from rq import Queue, get_current_job
 from rq.exceptions import DuplicateJobError
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
@@ -45,7 +46,9 @@ from controlplane.engine.interface import (
     load_engine,
 )
 from controlplane.errors import AppError
-from controlplane.queue import PendingJob, enqueue, job_id
+from controlplane.fleet.digest import digest_or_none
+from controlplane.metrics.registry import observe_reconcile
+from controlplane.queue import FLEET_QUEUE, PendingJob, enqueue, job_id
 from controlplane.runtime import Runtime, get_runtime
 from programs.tenant import TenantSpec
 
@@ -63,6 +66,7 @@ class Plan:
     generation: int
     desired_state: str
     spec: TenantSpec | None
+    digest: str | None = None  # what the update applies (controlplane.fleet.digest); None for a destroy
 
 
 def stack_name_of(namespace_id: uuid.UUID) -> str:
@@ -81,6 +85,7 @@ def reconcile(namespace_id: str) -> str:
         return "stack busy: retry scheduled"
     try:
         engine = load_engine(runtime.settings)
+        _close_interrupted_operations(runtime, ns_id)
         if lock.interrupted_run():
             _recover(runtime, engine, lock, ns_id)
         for _ in range(MAX_PASSES):
@@ -163,7 +168,7 @@ def resync() -> int:
             )
         ).all()
     for ns_id in ids:
-        enqueue(runtime.queue, reconcile_job(ns_id, job_timeout(runtime.settings)))
+        enqueue(runtime.queue, reconcile_job(ns_id, job_timeout(runtime.settings), FLEET_QUEUE))
     return len(ids)
 
 
@@ -177,7 +182,11 @@ def drift_sweep() -> int:
         enqueue(
             runtime.queue,
             PendingJob(
-                check_drift, (str(ns_id),), job_id=job_id("drift", ns_id), timeout_s=job_timeout(runtime.settings)
+                check_drift,
+                (str(ns_id),),
+                job_id=job_id("drift", ns_id),
+                timeout_s=job_timeout(runtime.settings),
+                queue=FLEET_QUEUE,
             ),
         )
     return len(ids)
@@ -187,23 +196,30 @@ def drift_sweep() -> int:
 
 
 def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
-    """Read the newest desired state and open an operation for it; None when there is nothing to do."""
+    """Read the newest desired state and open an operation for it; None when there is nothing to do.
+
+    Nothing to do: the stack already has what this desired state declares (its applied digest is the one this
+    spec gives, and no drift was seen), so no Pulumi run is needed, whatever the generation says.
+    """
+    started = time.perf_counter()
     with runtime.transaction() as session:
         namespace = session.get(Namespace, ns_id, with_for_update=True)
         if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
             return None
+        digest = None
         if namespace.desired_state == DesiredState.DELETED:
             kind, spec = RunKind.DESTROY, None
-        elif namespace.observed_generation >= namespace.generation:
-            if namespace.status != Status.READY:
-                namespace.status = Status.READY
-            return None
         else:
             kind = RunKind.UP
             try:
                 spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
             except AppError as exc:
                 _stall(namespace, f"the desired state no longer validates: {exc.message}")
+                return None
+            digest = digest_or_none(spec, runtime.settings)
+            if digest is not None and digest == namespace.applied_digest and not namespace.drift_detected:
+                _skip(session, namespace)
+                observe_reconcile("up", OperationResult.SKIPPED, time.perf_counter() - started)
                 return None
         operation = Operation(
             namespace_id=ns_id,
@@ -215,8 +231,46 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
         )
         session.add(operation)
         namespace.status = Status.RECONCILING
+        namespace.applied_digest = None  # until this run succeeds, the stack may hold anything in between
         session.flush()
-        return Plan(ns_id, operation.id, kind, namespace.generation, namespace.desired_state, spec)
+        return Plan(ns_id, operation.id, kind, namespace.generation, namespace.desired_state, spec, digest)
+
+
+def _skip(session: Session, namespace: Namespace) -> None:
+    """The stack already applies this desired state: mark it applied; a tenant's change gets a skipped operation."""
+    now = utcnow()
+    if namespace.observed_generation < namespace.generation:
+        session.add(
+            Operation(
+                namespace_id=namespace.id,
+                kind=OperationKind.UP,
+                generation=namespace.generation,
+                result=OperationResult.SKIPPED,
+                started_at=now,
+                finished_at=now,
+                changes={},
+            )
+        )
+        namespace.observed_generation = namespace.generation
+        namespace.conditions = [
+            _condition("Ready", True, "Unchanged", f"generation {namespace.generation} declares what is applied")
+        ]
+    namespace.observed_state = namespace.desired_state
+    namespace.status = Status.READY
+    namespace.failure_count = 0
+    namespace.last_error = None
+    namespace.reconciled_at = now
+    namespace.rollout_id = None
+
+
+def _close_interrupted_operations(runtime: Runtime, ns_id: uuid.UUID) -> None:
+    """Operations still marked running were cut short: every run holds the stack lock, and we hold it now."""
+    with runtime.transaction() as session:
+        session.execute(
+            update(Operation)
+            .where(Operation.namespace_id == ns_id, Operation.result == OperationResult.RUNNING)
+            .values(result=OperationResult.FAILED, finished_at=utcnow(), error="interrupted: its worker stopped")
+        )
 
 
 def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:
@@ -245,13 +299,18 @@ def _run(
 ) -> tuple[RunResult | None, EngineError | None]:
     sink = _EventWriter(runtime, operation_id)
     lock.run_started()
+    started = time.perf_counter()
+    result = OperationResult.FAILED
     try:
-        return engine.run(kind, stack_name_of(ns_id), spec, sink), None
+        outcome = engine.run(kind, stack_name_of(ns_id), spec, sink)
+        result = OperationResult.SUCCEEDED
+        return outcome, None
     except EngineError as exc:
         log.warning("%s of %s failed: %s", kind, stack_name_of(ns_id), exc.message)
         return None, exc
     finally:
         lock.run_ended()
+        observe_reconcile(kind.value, result, time.perf_counter() - started)
 
 
 def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID) -> None:
@@ -286,12 +345,16 @@ def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
     namespace.observed_state = plan.desired_state
     namespace.failure_count = 0
     namespace.last_error = None
+    namespace.applied_digest = plan.digest
+    namespace.rollout_id = None
     if plan.kind is RunKind.DESTROY:
         namespace.status = Status.DELETED
         namespace.outputs = {}
     else:
         namespace.outputs = result.outputs
         namespace.status = Status.READY if namespace.generation == plan.generation else Status.PENDING
+    if namespace.status in (Status.READY, Status.DELETED):
+        namespace.reconciled_at = utcnow()
     namespace.conditions = [
         _condition("Ready", namespace.status == Status.READY, "Applied", f"generation {plan.generation} applied")
     ]
@@ -343,8 +406,10 @@ def _schedule(runtime: Runtime, func: str, target: str, kind: str, delay_s: floa
     """Run ``func(target)`` later. The id names the kind of retry and, for busy stacks, the time slot, so that a
     job scheduling its own successor never collides with its own id."""
     slot = int(time.time() // max(delay_s, 1))
+    current = get_current_job()  # a retry keeps the priority of the job it retries
+    queue = Queue(current.origin, connection=runtime.redis) if current is not None else runtime.queue
     with contextlib.suppress(DuplicateJobError):  # that retry is already scheduled
-        runtime.queue.enqueue_in(
+        queue.enqueue_in(
             timedelta(seconds=delay_s),
             func,
             target,

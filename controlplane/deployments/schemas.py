@@ -86,6 +86,7 @@ class NamespaceOut(ResponseModel):
     updated_at: datetime
     suspended_at: datetime | None
     volumes_released_at: datetime | None
+    queued_by_rollout: bool = Field(description="an update of this namespace is queued by a platform rollout")
     apps: list[dict[str, Any]]
 
 

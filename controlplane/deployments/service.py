@@ -22,7 +22,7 @@ from controlplane.deployments.platform import platform_settings
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
 from controlplane.deployments.spec import admit, build_tenant_spec
 from controlplane.errors import Conflict, NotFound, Unprocessable
-from controlplane.queue import PendingJob, enqueue_after_commit, job_id
+from controlplane.queue import LIFECYCLE_QUEUE, TENANT_QUEUE, PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
 
 RECONCILE_JOB = "controlplane.deployments.reconcile.reconcile"
@@ -37,9 +37,10 @@ class Context:
     redis: Redis | None = None
 
 
-def reconcile_job(namespace_id: uuid.UUID, timeout_s: int) -> PendingJob:
+def reconcile_job(namespace_id: uuid.UUID, timeout_s: int, queue: str = TENANT_QUEUE) -> PendingJob:
+    """The namespace's one reconcile job; ``queue`` says how urgent it is (see ``controlplane.queue``)."""
     return PendingJob(
-        RECONCILE_JOB, (str(namespace_id),), job_id=job_id("reconcile", namespace_id), timeout_s=timeout_s
+        RECONCILE_JOB, (str(namespace_id),), job_id=job_id("reconcile", namespace_id), timeout_s=timeout_s, queue=queue
     )
 
 
@@ -186,6 +187,7 @@ def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name:
             (str(operation.id),),
             job_id=job_id("preview", operation.id),
             timeout_s=job_timeout(ctx.settings),
+            queue=TENANT_QUEUE,
         ),
     )
     return operation
@@ -211,7 +213,7 @@ def transition(session: Session, ctx: Context, namespace: Namespace, state: Desi
     elif state is DesiredState.DELETED:
         namespace.deleted_at = now
     namespace.desired_state = state
-    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED)
+    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED, queue=LIFECYCLE_QUEUE)
     return namespace
 
 
@@ -229,7 +231,9 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
-def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, check: bool = True) -> None:
+def _accept_change(
+    session: Session, ctx: Context, namespace: Namespace, *, check: bool = True, queue: str = TENANT_QUEUE
+) -> None:
     if check:
         spec = build_tenant_spec(namespace, platform_settings(ctx.settings, ctx.redis))
         if ctx.settings.admission_policy_check:
@@ -238,7 +242,7 @@ def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, chec
     namespace.status = Status.PENDING
     namespace.failure_count = 0
     session.flush()
-    enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings)))
+    enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings), queue))
 
 
 def _new_app(body: AppIn) -> App:

@@ -35,6 +35,9 @@ def periodic_tasks(settings: Settings) -> tuple[PeriodicTask, ...]:
         PeriodicTask("purge-idempotency-records", 3600, "controlplane.worker.jobs.purge_idempotency_records"),
         PeriodicTask("resync-namespaces", settings.resync_interval_s, "controlplane.deployments.reconcile.resync"),
         PeriodicTask("drift-sweep", settings.drift_check_interval_s, "controlplane.deployments.reconcile.drift_sweep"),
+        PeriodicTask(
+            "rollout-advance", settings.rollout_advance_interval_s, "controlplane.fleet.jobs.advance_rollouts"
+        ),
         PeriodicTask("purge-api-logs", 24 * 3600, "controlplane.privacy.retention.purge_api_logs"),
         PeriodicTask("purge-expired-sessions", 3600, "controlplane.privacy.retention.purge_expired_sessions"),
         PeriodicTask("billing-metering", settings.metering_interval_s, "controlplane.billing.jobs.meter_due_hours"),

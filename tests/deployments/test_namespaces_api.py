@@ -13,7 +13,7 @@ from tests.support.live import APP, Live
 def test_create_answers_202_with_generation_1_and_queues_one_reconcile(live: Live) -> None:
     body = live.create()
     assert body == {"namespace": "shop", "generation": 1, "status": "pending"}
-    assert live.runtime.queue.count == 1
+    assert live.queued() == 1
     assert calls(live.runtime.redis) == []  # nothing ran Pulumi during the request
 
 
@@ -46,7 +46,7 @@ def test_latest_image_is_refused_naming_the_app_field(live: Live) -> None:
     assert response.status_code == 422
     locations = [problem["location"] for problem in response.json()["error"]["details"]]
     assert ["apps", "0", "image"] in locations
-    assert live.runtime.queue.count == 0
+    assert live.queued() == 0
 
 
 def test_admission_runs_the_policy_pack(live: Live) -> None:
@@ -57,7 +57,7 @@ def test_admission_runs_the_policy_pack(live: Live) -> None:
     assert error["code"] == "policy_violation"
     assert "allowed-image-registries" in error["message"]
     assert live.client.get("/v1/namespaces/shop", headers=live.headers).status_code == 404
-    assert live.runtime.queue.count == 0
+    assert live.queued() == 0
 
 
 def test_update_bumps_generation_and_coalesces_into_the_waiting_job(live: Live) -> None:
@@ -66,7 +66,7 @@ def test_update_bumps_generation_and_coalesces_into_the_waiting_job(live: Live) 
         response = live.client.patch("/v1/namespaces/shop/apps/web", json={"replicas": replicas}, headers=live.headers)
         assert response.status_code == 202
     assert response.json()["generation"] == 4
-    assert live.runtime.queue.count == 1
+    assert live.queued() == 1
 
 
 def test_volumes_only_grow(live: Live) -> None:

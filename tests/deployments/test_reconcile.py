@@ -60,7 +60,7 @@ def test_failure_retries_with_backoff_then_succeeds(live: Live) -> None:
     assert failed.status == "failed"
     assert failed.failure_count == 1
     assert failed.last_error == "provider said no"
-    assert live.runtime.queue.scheduled_job_registry.count == 1
+    assert live.scheduled() == 1
     live.work_scheduled()
     recovered = live.namespace("shop")
     assert recovered.status == "ready"
@@ -80,7 +80,7 @@ def test_repeated_failures_stall_until_an_operator_retries(live: Live) -> None:
     stalled = live.namespace("shop")
     assert stalled.status == "stalled"
     assert stalled.failure_count == 3
-    assert live.runtime.queue.scheduled_job_registry.count == 0
+    assert live.scheduled() == 0
     shown = live.client.get("/v1/namespaces/shop", headers=live.headers).json()
     assert shown["status"] == "stalled"
     assert shown["conditions"][0]["type"] == "Stalled"
@@ -114,7 +114,7 @@ def test_a_held_lock_defers_the_run(live: Live) -> None:
     try:
         live.work()
         assert calls(live.runtime.redis) == []
-        assert live.runtime.queue.scheduled_job_registry.count == 1
+        assert live.scheduled() == 1
     finally:
         holder.release()
     live.work_scheduled()
@@ -214,7 +214,8 @@ def test_operations_of_another_account_are_hidden(live: Live) -> None:
 
 def test_resync_requeues_what_is_not_applied(live: Live) -> None:
     live.create()
-    live.runtime.queue.empty()
+    for queue in live.runtime.worker_queues:
+        queue.empty()
     assert resync() == 1
     live.work()
     assert kinds(live) == ["up"]

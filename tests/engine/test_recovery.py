@@ -73,7 +73,8 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
         )
         session.commit()
         namespace_id = str(namespace.id)
-    runtime.queue.empty()
+    for queue in runtime.worker_queues:
+        queue.empty()
     env = child_env(runtime, engine_settings)
 
     first = subprocess.Popen(

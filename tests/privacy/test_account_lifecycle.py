@@ -75,8 +75,7 @@ def cookie_session(live: Live, account_id: uuid.UUID) -> dict[str, str]:
 def drain(live: Live, until: float = 20.0) -> None:
     """Run queued and scheduled jobs until none are left (retries and waits included)."""
     deadline = time.monotonic() + until
-    queue = live.runtime.queue
-    while time.monotonic() < deadline and (queue.count or queue.scheduled_job_registry.count):
+    while time.monotonic() < deadline and (live.queued() or live.scheduled()):
         live.work_scheduled(within_s=2)
 
 

@@ -60,22 +60,30 @@ class Live:
 
     def work(self) -> None:
         """Run every queued job in real RQ work-horses (one forked process per job), then return."""
-        Worker([self.runtime.queue], connection=self.runtime.redis).work(burst=True)
+        Worker(self.runtime.worker_queues, connection=self.runtime.redis).work(burst=True)
 
     def work_scheduled(self, within_s: float = 5.0) -> None:
         """Wait for scheduled retries to fall due, move them to the queue, and run them."""
-        scheduler = RQScheduler([self.runtime.queue], connection=self.runtime.redis)
+        scheduler = RQScheduler(self.runtime.worker_queues, connection=self.runtime.redis)
         assert scheduler.acquire_locks(), "another RQ scheduler holds the lock"
         try:
             deadline = time.monotonic() + within_s
-            while time.monotonic() < deadline and self.runtime.queue.scheduled_job_registry.count:
+            while time.monotonic() < deadline and self.scheduled():
                 scheduler.enqueue_scheduled_jobs()
-                if self.runtime.queue.count:
+                if any(queue.count for queue in self.runtime.worker_queues):
                     break
                 time.sleep(0.1)
         finally:
             scheduler.release_locks()
         self.work()
+
+    def queued(self) -> int:
+        """Jobs waiting in every queue."""
+        return sum(queue.count for queue in self.runtime.worker_queues)
+
+    def scheduled(self) -> int:
+        """Jobs scheduled for later (retries) in every queue."""
+        return sum(queue.scheduled_job_registry.count for queue in self.runtime.worker_queues)
 
     def namespace(self, name: str) -> Namespace:
         with self.new_session() as session:
