@@ -67,6 +67,7 @@ class Plan:
     desired_state: str
     spec: TenantSpec | None
     digest: str | None = None  # what the update applies (controlplane.fleet.digest); None for a destroy
+    refresh_first: bool = False  # the cluster drifted: read it back into the state, then update
 
 
 def stack_name_of(namespace_id: uuid.UUID) -> str:
@@ -233,7 +234,10 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
         namespace.status = Status.RECONCILING
         namespace.applied_digest = None  # until this run succeeds, the stack may hold anything in between
         session.flush()
-        return Plan(ns_id, operation.id, kind, namespace.generation, namespace.desired_state, spec, digest)
+        refresh_first = kind is RunKind.UP and namespace.drift_detected
+        return Plan(
+            ns_id, operation.id, kind, namespace.generation, namespace.desired_state, spec, digest, refresh_first
+        )
 
 
 def _skip(session: Session, namespace: Namespace) -> None:
@@ -274,6 +278,8 @@ def _close_interrupted_operations(runtime: Runtime, ns_id: uuid.UUID) -> None:
 
 
 def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:
+    if plan.refresh_first:
+        _refresh(runtime, engine, lock, plan.namespace_id)
     result, error = _run(runtime, engine, lock, plan.kind, plan.namespace_id, plan.spec, plan.operation_id)
     _finish_operation(runtime, plan.operation_id, result, error)
     with runtime.transaction() as session:
@@ -317,14 +323,20 @@ def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID
     """A worker died mid-run: cancel its update (Pulumi's lock), then refresh the state before updating."""
     log.warning("recovering %s from an interrupted run", stack_name_of(ns_id))
     engine.cancel(stack_name_of(ns_id))
+    if not _refresh(runtime, engine, lock, ns_id):
+        lock.run_ended()
+
+
+def _refresh(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID) -> bool:
+    """Read the cluster back into the stack's state; False when there is no stack to refresh (deleted)."""
     with runtime.transaction() as session:
         namespace = session.get(Namespace, ns_id)
         if namespace is None or namespace.desired_state == DesiredState.DELETED:
-            lock.run_ended()
-            return
+            return False
         spec, operation_id = _open_observation(session, runtime, namespace, OperationKind.REFRESH)
     result, error = _run(runtime, engine, lock, RunKind.REFRESH, ns_id, spec, operation_id)
     _finish_operation(runtime, operation_id, result, error)
+    return True
 
 
 def _open_observation(
@@ -347,6 +359,8 @@ def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
     namespace.last_error = None
     namespace.applied_digest = plan.digest
     namespace.rollout_id = None
+    if plan.refresh_first:
+        namespace.drift_detected = False  # the state was read back from the cluster, and the update applied over it
     if plan.kind is RunKind.DESTROY:
         namespace.status = Status.DELETED
         namespace.outputs = {}
