@@ -86,11 +86,12 @@ def reconcile(namespace_id: str) -> str:
         return "stack busy: retry scheduled"
     try:
         engine = load_engine(runtime.settings)
-        _close_interrupted_operations(runtime, ns_id)
-        if lock.interrupted_run():
+        cut_short = lock.interrupted_run()
+        if cut_short:
             _recover(runtime, engine, lock, ns_id)
         for _ in range(MAX_PASSES):
-            plan = _plan(runtime, ns_id)
+            plan = _plan(runtime, ns_id, cut_short)
+            cut_short = False
             if plan is None:
                 return "up to date"
             if not _execute(runtime, engine, lock, plan):
@@ -196,7 +197,7 @@ def drift_sweep() -> int:
 # --- one pass ----------------------------------------------------------------------------------------------------
 
 
-def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
+def _plan(runtime: Runtime, ns_id: uuid.UUID, cut_short: bool = False) -> Plan | None:
     """Read the newest desired state and open an operation for it; None when there is nothing to do.
 
     Nothing to do: the stack already has what this desired state declares (its applied digest is the one this
@@ -207,6 +208,8 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
         namespace = session.get(Namespace, ns_id, with_for_update=True)
         if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
             return None
+        if cut_short or namespace.status == Status.RECONCILING:  # a run that never finished
+            _close_interrupted_operations(session, ns_id)
         digest = None
         if namespace.desired_state == DesiredState.DELETED:
             kind, spec = RunKind.DESTROY, None
@@ -241,7 +244,11 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
 
 
 def _skip(session: Session, namespace: Namespace) -> None:
-    """The stack already applies this desired state: mark it applied; a tenant's change gets a skipped operation."""
+    """The stack already applies this desired state: mark it applied; a tenant's change gets a skipped operation.
+    Nothing is written when nothing changes and no rollout waits for this namespace (the cheap, common case)."""
+    settled = namespace.observed_generation >= namespace.generation and namespace.status == Status.READY
+    if settled and namespace.rollout_id is None and namespace.observed_state == namespace.desired_state:
+        return
     now = utcnow()
     if namespace.observed_generation < namespace.generation:
         session.add(
@@ -267,14 +274,15 @@ def _skip(session: Session, namespace: Namespace) -> None:
     namespace.rollout_id = None
 
 
-def _close_interrupted_operations(runtime: Runtime, ns_id: uuid.UUID) -> None:
-    """Operations still marked running were cut short: every run holds the stack lock, and we hold it now."""
-    with runtime.transaction() as session:
-        session.execute(
-            update(Operation)
-            .where(Operation.namespace_id == ns_id, Operation.result == OperationResult.RUNNING)
-            .values(result=OperationResult.FAILED, finished_at=utcnow(), error="interrupted: its worker stopped")
-        )
+def _close_interrupted_operations(session: Session, ns_id: uuid.UUID) -> None:
+    """Operations still marked running were cut short: every run holds the stack lock, and we hold it now. (A run
+    cut short leaves its namespace ``reconciling``, or its in-flight marker: only then is this looked for.)"""
+    session.execute(
+        update(Operation)
+        .where(Operation.namespace_id == ns_id, Operation.result == OperationResult.RUNNING)
+        .values(result=OperationResult.FAILED, finished_at=utcnow(), error="interrupted: its worker stopped")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:

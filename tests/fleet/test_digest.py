@@ -139,8 +139,10 @@ def test_operations_left_running_by_a_dead_worker_are_closed_by_the_next_run(liv
     live.work()
     namespace_id = live.namespace("shop").id
     with live.new_session() as session:
+        # What a worker killed after planning its run leaves: the operation running, the namespace reconciling.
         orphan = Operation(namespace_id=namespace_id, kind="up", generation=1, result="running", changes={})
         session.add(orphan)
+        session.execute(update(Namespace).where(Namespace.id == namespace_id).values(status="reconciling"))
         session.commit()
         orphan_id: uuid.UUID = orphan.id
     live.runtime.queue.enqueue("controlplane.deployments.reconcile.reconcile", str(namespace_id))
