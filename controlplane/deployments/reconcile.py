@@ -286,8 +286,7 @@ def _close_interrupted_operations(session: Session, ns_id: uuid.UUID) -> None:
 
 
 def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> bool:
-    if plan.refresh_first:
-        _refresh(runtime, engine, lock, plan.namespace_id)
+    refreshed = bool(_refresh(runtime, engine, lock, plan.namespace_id)) if plan.refresh_first else False
     result, error = _run(runtime, engine, lock, plan.kind, plan.namespace_id, plan.spec, plan.operation_id)
     _finish_operation(runtime, plan.operation_id, result, error)
     with runtime.transaction() as session:
@@ -296,7 +295,7 @@ def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> b
             return False
         if error is None:
             assert result is not None
-            _succeeded(namespace, plan, result)
+            _succeeded(namespace, plan, result, drift_repaired=refreshed)
             return True
         _failed(runtime, namespace, error)
         return False
@@ -331,20 +330,21 @@ def _recover(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID
     """A worker died mid-run: cancel its update (Pulumi's lock), then refresh the state before updating."""
     log.warning("recovering %s from an interrupted run", stack_name_of(ns_id))
     engine.cancel(stack_name_of(ns_id))
-    if not _refresh(runtime, engine, lock, ns_id):
+    if _refresh(runtime, engine, lock, ns_id) is None:
         lock.run_ended()
 
 
-def _refresh(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID) -> bool:
-    """Read the cluster back into the stack's state; False when there is no stack to refresh (deleted)."""
+def _refresh(runtime: Runtime, engine: Engine, lock: StackLock, ns_id: uuid.UUID) -> bool | None:
+    """Read the cluster back into the stack's state: whether that succeeded, None when there is no stack to
+    refresh (the namespace is deleted or being deleted)."""
     with runtime.transaction() as session:
         namespace = session.get(Namespace, ns_id)
         if namespace is None or namespace.desired_state == DesiredState.DELETED:
-            return False
+            return None
         spec, operation_id = _open_observation(session, runtime, namespace, OperationKind.REFRESH)
     result, error = _run(runtime, engine, lock, RunKind.REFRESH, ns_id, spec, operation_id)
     _finish_operation(runtime, operation_id, result, error)
-    return True
+    return error is None
 
 
 def _open_observation(
@@ -360,14 +360,14 @@ def _open_observation(
     return spec, operation.id
 
 
-def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
+def _succeeded(namespace: Namespace, plan: Plan, result: RunResult, *, drift_repaired: bool = False) -> None:
     namespace.observed_generation = max(namespace.observed_generation, plan.generation)
     namespace.observed_state = plan.desired_state
     namespace.failure_count = 0
     namespace.last_error = None
     namespace.applied_digest = plan.digest
     namespace.rollout_id = None
-    if plan.refresh_first:
+    if drift_repaired:
         namespace.drift_detected = False  # the state was read back from the cluster, and the update applied over it
     if plan.kind is RunKind.DESTROY:
         namespace.status = Status.DELETED
