@@ -101,3 +101,12 @@ def test_rollout_progress_is_a_metric(live: Live) -> None:
     samples = scrape(live, operator)
     assert value(samples, "controlplane_rollout_items", rollout=rollout["id"], status="running", state="pending") == 1
     assert value(samples, "controlplane_rollout_wave", rollout=rollout["id"], of="1") == -1
+
+
+def test_a_metering_pass_in_a_work_horse_is_timed(live: Live) -> None:
+    scraper = live.new_operator_key(["operator:read"])
+    name = "controlplane_metering_duration_seconds_count"
+    before = value(scrape(live, scraper), name, outcome="metered")
+    live.runtime.queue.enqueue("controlplane.billing.jobs.meter_due_hours")
+    live.work()  # the first pass meters the last complete hour
+    assert value(scrape(live, scraper), name, outcome="metered") == before + 1
