@@ -197,7 +197,7 @@ class KubeApiServer:
                 "--advertise-address=127.0.0.1",
                 f"--secure-port={secure_port}",
                 f"--cert-dir={certs}",
-                "--service-cluster-ip-range=10.96.0.0/24",
+                "--service-cluster-ip-range=10.96.0.0/16",  # room for a benchmark fleet (bench/fleet.py)
                 "--authorization-mode=RBAC",
                 f"--token-auth-file={tokens}",
                 f"--service-account-key-file={sa_pub}",
