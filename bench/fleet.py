@@ -11,9 +11,10 @@ local kube-apiserver + etcd (as tests/engine/test_real_apiserver.py runs them), 
    provider is not available here.)
 3. The cost of a skipped stack: a reconcile that finds its digest unchanged (lock, database, spec, digest), and
    the rollout planner's check of one namespace.
-4. With --chaos: another change, rolled out while a worker is killed (SIGKILL, its whole process group: horse,
-   pulumi, plugins) 20 times at random moments, and PostgreSQL and Redis are restarted once each; then: did every
-   namespace converge, did any lock outlive its lease, was any operation left running.
+4. With --chaos: another change, rolled out while a worker is killed (SIGKILL to it and to every process group
+   under it: the work-horse, pulumi, the plugins) 20 times at random moments, and PostgreSQL and Redis are
+   restarted once each; then: did every namespace converge, did any lock outlive its lease, was any operation left
+   running.
 5. The naive baseline: one `pulumi up` per stack in a loop (the engine alone: no database, queue or lock), over
    --naive-stacks stacks, scaled to the fleet; and its ratio to the rollout.
 6. The check of 10,000 unchanged namespaces (rows seeded with their digests; no Pulumi).
@@ -146,11 +147,19 @@ class Fleet:
         self.workers = []
 
     def kill_one(self) -> None:
+        """SIGKILL a worker and everything under it, as a lost node would: RQ puts each work-horse in a process
+        group of its own (and pulumi, its plugins, the policy pack under it), so every group is killed."""
         alive = [worker for worker in self.workers if worker.poll() is None]
         if alive:
             victim = random.choice(alive)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(victim.pid, signal.SIGKILL)
+            groups = {victim.pid}
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(victim.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error, ProcessLookupError):
+                        groups.add(os.getpgid(child.pid))
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
             victim.wait()
 
     def server_cpu_s(self) -> float:

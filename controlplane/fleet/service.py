@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -417,16 +417,19 @@ def _follow_items(session: Session, rollout: Rollout) -> None:
 
 
 def _requeue_lost(session: Session, settings: Settings, redis: Redis, rollout: Rollout) -> None:
-    """Queued items with no job waiting, no run holding their stack's lock and no retry scheduled lost their job (a
+    """Queued items with no job waiting, no run holding their stack's lock and no retry due lost their job (a
     worker killed mid-run, a database restart under a job): queue them again (a job id coalesces; a stray extra
     run finds the digest applied and skips)."""
+    # A failed namespace has a retry scheduled; one overdue (RQ's scheduler runs in a worker, and a killed worker
+    # takes it along for a while) is treated as lost too.
+    overdue = utcnow() - timedelta(seconds=settings.retry_max_delay_s * 1.2 + settings.stack_lock_lease_s)
     rows = session.execute(
         select(RolloutItem.namespace_id)
         .join(Namespace, Namespace.id == RolloutItem.namespace_id)
         .where(
             RolloutItem.rollout_id == rollout.id,
             RolloutItem.state == ItemState.QUEUED,
-            Namespace.status != Status.FAILED,  # a retry is scheduled
+            or_(Namespace.status != Status.FAILED, Namespace.updated_at < overdue),
         )
     ).all()
     timeout = job_timeout(settings)

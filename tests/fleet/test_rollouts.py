@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -204,3 +205,23 @@ def test_the_rollout_command(live: Live) -> None:
         ("rollout pause", "cli"),
         ("rollout start", "cli"),
     ]
+
+
+def test_a_failed_stack_whose_retry_never_came_is_queued_again(live: Live) -> None:
+    """RQ's scheduler runs inside a worker; a killed worker takes it along for a while, and a retry with it."""
+    [namespace_id] = fleet(live, 1, stale=1)
+    operator = live.new_operator_key(["operator:write"])
+    rollout = live.client.post(URL, json={"canary_percent": 100}, headers=operator).json()
+    from controlplane.fleet.jobs import plan_rollout
+
+    plan_rollout(rollout["id"])
+    advance_rollouts()
+    live.runtime.worker_queues[-1].empty()
+    overdue = datetime.now(UTC) - timedelta(seconds=live.runtime.settings.retry_max_delay_s * 2 + 60)
+    with live.new_session() as session:
+        session.execute(
+            update(Namespace).where(Namespace.id == namespace_id).values(status="failed", updated_at=overdue)
+        )
+        session.commit()
+    assert drive(live, rollout["id"], operator)["status"] == "completed"
+    assert len(calls(live.runtime.redis)) == 1
