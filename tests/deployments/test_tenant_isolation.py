@@ -212,7 +212,7 @@ def test_the_platform_zone_and_internal_names_are_refused(live: Live, domain: st
 def test_a_platform_zone_domain_is_refused_on_update_too(live: Live) -> None:
     live.create("shop", [app()])
     patch = live.client.patch(
-        "/v1/namespaces/shop/apps/web", json={"custom_domains": ["API.controlplane.test."]}, headers=live.headers
+        "/v1/namespaces/shop/apps/web", json={"custom_domains": ["api.controlplane.test"]}, headers=live.headers
     )
     assert patch.status_code == 422
     assert live.client.get("/v1/namespaces/shop", headers=live.headers).json()["apps"][0]["custom_domains"] == []
