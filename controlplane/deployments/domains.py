@@ -23,6 +23,8 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 import idna
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
 from controlplane.deployments.models import App, CustomDomain, DomainStatus, Namespace
@@ -87,14 +89,14 @@ def normalise_apps(apps: list[App], platform: PlatformSettings) -> None:
         raise Unprocessable("the custom domains are not acceptable", code="invalid_domain", details=problems)
 
 
-def sync_claims(namespace: Namespace) -> None:
+def sync_claims(session: Session, namespace: Namespace) -> None:
     """A pending claim for every domain the apps list; pending claims no app lists any more are dropped (verified
     ones stay: reserved to the namespace until it releases them or is deleted)."""
     listed = {domain for app in namespace.apps for domain in app.custom_domains}
     claimed = {claim.domain: claim for claim in namespace.domains}
     for claim in list(namespace.domains):
         if claim.status == DomainStatus.PENDING and claim.domain not in listed:
-            namespace.domains.remove(claim)
+            forget_claim(session, namespace, claim)
     for domain in sorted(listed - set(claimed)):
         namespace.domains.append(
             CustomDomain(
@@ -111,14 +113,24 @@ def verified_domains(namespace: Namespace) -> set[str]:
     return {claim.domain for claim in namespace.domains if claim.status == DomainStatus.VERIFIED}
 
 
-def release_claims(namespace: Namespace, grace: timedelta, now: datetime | None = None) -> None:
+def release_claims(session: Session, namespace: Namespace, grace: timedelta, now: datetime | None = None) -> None:
     """The namespace is being deleted: pending claims go, verified ones stay reserved until the grace ends."""
     released_at = (now or utcnow()) + grace
     for claim in list(namespace.domains):
         if claim.status == DomainStatus.PENDING:
-            namespace.domains.remove(claim)
+            forget_claim(session, namespace, claim)
         else:
             claim.released_at = released_at
+
+
+def forget_claim(session: Session, namespace: Namespace, claim: CustomDomain) -> None:
+    """Delete the claim (taking it out of the collection alone would only detach it from the namespace)."""
+    namespace.domains.remove(claim)
+    state = inspect(claim)
+    if state.persistent:
+        session.delete(claim)
+    elif state.pending:
+        session.expunge(claim)
 
 
 def lookup_txt(name: str, resolvers: list[str], timeout_s: float) -> set[str]:

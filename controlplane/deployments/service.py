@@ -151,7 +151,7 @@ def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body
     namespace.domains = []
     _check_unique_app_names(namespace)
     session.add(namespace)
-    _apps_changed(ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     try:
         _accept_change(session, ctx, namespace)
     except IntegrityError as exc:  # the same account created the name concurrently
@@ -178,7 +178,7 @@ def apply_config(
             _update_app(current[app_name], AppPatch(**app_in.model_dump(exclude={"name"})))
         else:
             namespace.apps.append(_new_app(app_in))
-    _apps_changed(ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -188,7 +188,7 @@ def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, bo
     if any(app.name == body.name for app in namespace.apps):
         raise Conflict(f"the namespace already has an app named {body.name!r}", code="duplicate_app")
     namespace.apps.append(_new_app(body))
-    _apps_changed(ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -198,7 +198,7 @@ def update_app(
 ) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
     _update_app(_find_app(namespace, app_name), patch)
-    _apps_changed(ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -206,7 +206,7 @@ def update_app(
 def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
     namespace.apps.remove(_find_app(namespace, app_name))
-    _apps_changed(ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -262,8 +262,7 @@ def release_domain(session: Session, ctx: Context, account_id: uuid.UUID, name: 
     if users:
         raise Conflict(f"{claim.domain!r} is listed by app(s) {', '.join(users)}: remove it there first",
                        code="domain_in_use")  # fmt: skip
-    namespace.domains.remove(claim)
-    session.delete(claim)
+    domains.forget_claim(session, namespace, claim)
     if claim.status == DomainStatus.VERIFIED:
         _accept_change(session, ctx, namespace)
 
@@ -300,7 +299,8 @@ def transition(session: Session, ctx: Context, namespace: Namespace, state: Desi
         namespace.volumes_released_at = None
     elif state is DesiredState.DELETED:
         namespace.deleted_at = now
-        domains.release_claims(namespace, timedelta(days=ctx.settings.domain_reservation_grace_days), now)
+        grace = timedelta(days=ctx.settings.domain_reservation_grace_days)
+        domains.release_claims(session, namespace, grace, now)
     namespace.desired_state = state
     _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED)
     return namespace
@@ -320,10 +320,10 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
-def _apps_changed(ctx: Context, namespace: Namespace) -> None:
+def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:
     """The apps' configuration changed: normalise their custom domains and claim each one for the namespace."""
     domains.normalise_apps(namespace.apps, platform_settings(ctx.settings, ctx.redis))
-    domains.sync_claims(namespace)
+    domains.sync_claims(session, namespace)
 
 
 def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, check: bool = True) -> None:

@@ -203,11 +203,24 @@ def test_a_domain_is_given_up_only_once_no_app_lists_it(live: Live, local_dns: L
     assert live.client.get("/v1/namespaces/shop/domains", headers=live.headers).json()["items"] == []
 
 
+def claim_rows(live: Live) -> list[tuple[Any, ...]]:
+    with live.new_session() as session:
+        rows = session.execute(select(CustomDomain.namespace_id, CustomDomain.domain, CustomDomain.status))
+        return [tuple(row) for row in rows]
+
+
 def test_a_pending_domain_dropped_from_the_apps_is_forgotten(live: Live) -> None:
     create_with_domain(live)
     patch = live.client.patch("/v1/namespaces/shop/apps/web", json={"custom_domains": []}, headers=live.headers)
     assert patch.status_code == 202
     assert live.client.get("/v1/namespaces/shop/domains", headers=live.headers).json()["items"] == []
+    assert claim_rows(live) == []  # deleted, not left behind without a namespace
+
+
+def test_a_deleted_namespace_forgets_its_pending_domains(live: Live) -> None:
+    create_with_domain(live)
+    assert live.client.delete("/v1/namespaces/shop", headers=live.headers).status_code == 202
+    assert claim_rows(live) == []
 
 
 @pytest.mark.parametrize("path", ["/v1/namespaces/shop/domains", f"/v1/namespaces/shop/domains/{DOMAIN}/verify"])
