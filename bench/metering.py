@@ -37,9 +37,11 @@ SEED = [
     FROM generate_series(1, :accounts) AS i
     """,
     """
-    INSERT INTO namespaces (id, account_id, name, desired_state, status, generation, observed_generation,
-                            observed_state, outputs, conditions, failure_count, updated_at, created_at)
+    INSERT INTO namespaces (id, account_id, name, cluster_name, host_suffix, desired_state, status, generation,
+                            observed_generation, observed_state, outputs, conditions, failure_count, updated_at,
+                            created_at)
     SELECT md5('namespace' || i)::uuid, md5('account' || (1 + i % :accounts))::uuid, 'bench-' || i,
+           't-b' || lpad(i::text, 7, '0'), 'b' || lpad(i::text, 7, '0'),
            'active', 'ready', 1, 1, 'active', '{}', '[]', 0, now(), :created
     FROM generate_series(1, :namespaces) AS i
     """,

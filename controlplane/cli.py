@@ -206,7 +206,9 @@ def operator_revoke(account_id: Annotated[str, typer.Argument(help="The account'
 
 
 @namespace_app.command("retry")
-def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's name (or id).")]) -> None:
+def namespace_retry(
+    name: Annotated[str, typer.Argument(help="The namespace's cluster name or id (or its name, when unambiguous).")],
+) -> None:
     """Reconcile a stalled namespace again, its failure count reset."""
     from sqlalchemy import or_, select
 
@@ -218,19 +220,22 @@ def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's na
     runtime = get_runtime()
     with runtime.transaction() as session:
         by_id = _as_uuid(name)
-        namespace_id = session.scalar(
-            select(Namespace.id).where(
-                or_(Namespace.name == name, Namespace.id == by_id) if by_id else Namespace.name == name,
-                Namespace.desired_state != DesiredState.DELETED,
-            )
-        )
-        if namespace_id is None:
+        matches = [Namespace.name == name, Namespace.cluster_name == name]
+        if by_id:
+            matches.append(Namespace.id == by_id)
+        found = session.scalars(
+            select(Namespace.id).where(or_(*matches), Namespace.desired_state != DesiredState.DELETED).limit(2)
+        ).all()
+        if not found:
             typer.echo(f"error: no namespace named {name!r}", err=True)
             raise typer.Exit(1)
-        namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), namespace_id)
+        if len(found) > 1:  # display names are unique per account only
+            typer.echo(f"error: several namespaces are named {name!r}: give its cluster name or id", err=True)
+            raise typer.Exit(1)
+        namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), found[0])
         record(session, actor_account_id=None, credential=CLI_CREDENTIAL, action="namespace retry",
-               target={"namespace_id": str(namespace_id)}, request_id="cli")  # fmt: skip
-        typer.echo(f"namespace {namespace.name} queued for reconcile (generation {namespace.generation})")
+               target={"namespace_id": str(found[0])}, request_id="cli")  # fmt: skip
+        typer.echo(f"namespace {namespace.cluster_name} queued for reconcile (generation {namespace.generation})")
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:

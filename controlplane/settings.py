@@ -141,11 +141,28 @@ class Settings(BaseSettings):
     platform_render_dir: Path | None = None
     platform_max_volume_size_gib: int = 100
     platform_allowed_registries: list[str] = []
+    # The platform's own DNS zones besides the base domain (its API, its site): no custom domain is one of them or
+    # under one of them.
+    platform_reserved_zones: list[str] = ["controlplane.test"]
+    # False only for clusters without workload controllers (a bare API server in tests): see KubernetesProviderSettings.
+    platform_await_readiness: bool = True
     cloudflare_api_token: SecretStr | None = None
     cloudflare_zone_id: str | None = None
     cloudflare_load_balancer_hostname: str | None = None
     cloudflare_base_url: str | None = None
     # --- end of reconcile and platform settings ---------------------------------------------------------------
+
+    # --- Custom domains: ownership proved by a DNS TXT challenge -----------------------------------------------
+    # Resolvers asked for `_controlplane-challenge.<domain>`, as "ip" or "ip:port" (recursive resolvers the workers
+    # can reach; tests point at a local server).
+    domain_verification_resolvers: list[str] = ["1.1.1.1", "8.8.8.8"]
+    domain_verification_timeout_s: float = 5.0
+    domain_check_interval_s: int = 300  # how often the scheduler looks for domains to check
+    domain_pending_check_days: int = 7  # pending domains are checked by the scheduler for this long after the claim
+    domain_recheck_interval_s: int = 24 * 3600  # a verified domain's record is checked again this often
+    domain_recheck_grace_hours: int = 72  # a verified domain whose record is gone is unrouted after this long
+    domain_reservation_grace_days: int = 30  # a deleted namespace's verified domains stay reserved this long
+    # --- end of custom domain settings --------------------------------------------------------------------------
 
     # --- Billing: credits, prices, card top-ups (Stripe), on-chain deposits, the zero-balance lifecycle -------
     # Money is integer micro-credits everywhere (1 credit = 1,000,000 micro-credits); no floats. A credit is worth

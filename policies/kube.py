@@ -30,6 +30,10 @@ CRON_JOB = "kubernetes:batch/v1:CronJob"
 REPLICATION_CONTROLLER = "kubernetes:core/v1:ReplicationController"
 
 ACCOUNT_LABEL = "controlplane.io/account"
+NAMESPACE_ID_LABEL = "controlplane.io/namespace"
+HOST_SUFFIX_LABEL = "controlplane.io/host-suffix"
+BASE_DOMAIN_ANNOTATION = "controlplane.io/base-domain"
+CUSTOM_DOMAINS_ANNOTATION = "controlplane.io/custom-domains"
 PSS_ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 
 # Where the pod spec sits inside each workload kind.

@@ -21,11 +21,14 @@ from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.audit.service import OperatorWriteAudit
 from controlplane.deployments import service
-from controlplane.deployments.models import Namespace, Operation, OperationEvent, OperationResult
+from controlplane.deployments.domains import challenge_name
+from controlplane.deployments.models import CustomDomain, Namespace, Operation, OperationEvent, OperationResult
 from controlplane.deployments.schemas import (
     Accepted,
     AppIn,
     AppPatch,
+    DnsChallenge,
+    DomainOut,
     NamespaceConfig,
     NamespaceCreate,
     NamespaceOut,
@@ -96,6 +99,40 @@ def update_app(
 @router.delete("/{name}/apps/{app}", status_code=202, response_model=Accepted)
 def delete_app(name: str, app: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.delete_app(session, _ctx(runtime), principal.account_id, name, app))
+
+
+def domain_out(claim: CustomDomain) -> DomainOut:
+    return DomainOut(
+        domain=claim.domain,
+        status=claim.status,
+        challenge=DnsChallenge(name=challenge_name(claim.domain), value=claim.token),
+        created_at=claim.created_at,
+        verified_at=claim.verified_at,
+        last_checked_at=claim.last_checked_at,
+        failing_since=claim.failing_since,
+        last_error=claim.last_error,
+    )
+
+
+@router.get("/{name}/domains", response_model=Page[DomainOut])
+def list_domains(name: str, principal: ReadNs, session: SessionDep) -> Response:
+    """The namespace's custom domains: each app's domains are claimed here, and routed once verified."""
+    claims = service.list_domains(session, principal.account_id, name)
+    return json_response(Page[DomainOut](items=[domain_out(claim) for claim in claims], next_cursor=None))
+
+
+@router.post("/{name}/domains/{domain}/verify", status_code=202, response_model=DomainOut)
+def verify_domain(name: str, domain: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Check the domain's TXT challenge now (in the background; read the domain again for the outcome)."""
+    claim = service.request_verification(session, _ctx(runtime), principal.account_id, name, domain)
+    return json_response(domain_out(claim), status.HTTP_202_ACCEPTED)
+
+
+@router.delete("/{name}/domains/{domain}", status_code=204, response_class=Response)
+def release_domain(name: str, domain: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Give the domain up: it is no longer reserved to this namespace. Refused while an app lists it."""
+    service.release_domain(session, _ctx(runtime), principal.account_id, name, domain)
+    return Response(status_code=204)
 
 
 @router.get("/{name}/config", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})

@@ -1,4 +1,5 @@
-"""Desired state (namespaces, apps) and what the engine observed (operations and their events)."""
+"""Desired state (namespaces, apps, custom domains), what the engine observed (operations and their events), and
+the registry of identities ever issued to a namespace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
@@ -43,11 +44,36 @@ class OperationResult(StrEnum):
     FAILED = "failed"
 
 
+class DomainStatus(StrEnum):
+    PENDING = "pending"  # claimed; not routed until the TXT challenge is answered
+    VERIFIED = "verified"  # the owner proved control: routed, and reserved to the namespace
+
+
+class IdentityKind(StrEnum):
+    CLUSTER_NAME = "cluster_name"
+    HOST_SUFFIX = "host_suffix"
+
+
+class IssuedIdentity(Base):
+    """Every cluster name and host suffix ever issued. Never deleted (not even by account deletion, which erases
+    the namespace rows): a value in here is never issued again."""
+
+    __tablename__ = "issued_identities"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(63), primary_key=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
 class Namespace(IdMixin, TimestampMixin, Base):
     __tablename__ = "namespaces"
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    # The tenant's display name: the API's key, unique among the account's live namespaces only.
     name: Mapped[str] = mapped_column(String(63))
+    # What reaches shared space: the Kubernetes namespace and the hostnames' suffix (programs.tenant.identity).
+    cluster_name: Mapped[str] = mapped_column(String(63), unique=True)
+    host_suffix: Mapped[str] = mapped_column(String(16), unique=True)
     desired_state: Mapped[str] = mapped_column(String(20), default=DesiredState.ACTIVE)
     status: Mapped[str] = mapped_column(String(20), default=Status.PENDING, index=True)
     generation: Mapped[int] = mapped_column(Integer, default=1)
@@ -67,10 +93,19 @@ class Namespace(IdMixin, TimestampMixin, Base):
     apps: Mapped[list[App]] = relationship(
         back_populates="namespace", cascade="all, delete-orphan", order_by="App.name", lazy="selectin"
     )
+    domains: Mapped[list[CustomDomain]] = relationship(
+        back_populates="namespace", order_by="CustomDomain.domain", lazy="selectin", passive_deletes=True
+    )
 
     __table_args__ = (
-        # A name is unique among the namespaces that exist; a deleted one's configuration is kept under its name.
-        Index("uq_namespaces_live_name", "name", unique=True, postgresql_where=text("desired_state <> 'deleted'")),
+        # A name is unique among the account's namespaces that exist; a deleted one's configuration is kept.
+        Index(
+            "uq_namespaces_account_live_name",
+            "account_id",
+            "name",
+            unique=True,
+            postgresql_where=text("desired_state <> 'deleted'"),
+        ),
     )
 
     @property
@@ -97,6 +132,33 @@ class App(IdMixin, TimestampMixin, Base):
     namespace: Mapped[Namespace] = relationship(back_populates="apps")
 
     __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+class CustomDomain(IdMixin, TimestampMixin, Base):
+    """A namespace's claim on a custom domain. At most one claim per domain is verified on the whole platform; a
+    pending claim blocks nobody (several namespaces may claim a domain; the first to prove control wins). A verified
+    claim outlives its namespace's deletion until ``released_at`` (the reservation's end)."""
+
+    __tablename__ = "custom_domains"
+
+    namespace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("namespaces.id", ondelete="SET NULL"), index=True)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    domain: Mapped[str] = mapped_column(String(253))  # normalised: lower-case, IDNA (A-labels), no trailing dot
+    status: Mapped[str] = mapped_column(String(20), default=DomainStatus.PENDING)
+    token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]  # a re-check found the record gone; unrouted after the grace
+    last_error: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[datetime | None]  # set when the namespace is deleted: the reservation ends then
+
+    namespace: Mapped[Namespace | None] = relationship(back_populates="domains")
+
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "domain"),
+        Index("uq_custom_domains_verified", "domain", unique=True, postgresql_where=text("status = 'verified'")),
+        Index("ix_custom_domains_status_checked", "status", "last_checked_at"),
+    )
 
 
 class Operation(IdMixin, TimestampMixin, Base):

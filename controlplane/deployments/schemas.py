@@ -108,3 +108,22 @@ class OperationOut(ResponseModel):
     finished_at: datetime | None
     changes: dict[str, int]
     error: str | None
+
+
+class DnsChallenge(ResponseModel):
+    """The DNS record that proves control of a domain: create it, then ask for a check."""
+
+    type: Literal["TXT"] = "TXT"
+    name: str
+    value: str
+
+
+class DomainOut(ResponseModel):
+    domain: str
+    status: str  # pending (not routed) or verified
+    challenge: DnsChallenge
+    created_at: datetime
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+    failing_since: datetime | None  # a re-check found the record gone: restore it before the grace ends
+    last_error: str | None

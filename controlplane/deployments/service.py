@@ -1,7 +1,11 @@
-"""Namespaces and apps: every change of desired state bumps the generation and queues one reconcile.
+"""Namespaces, apps and custom domains: every change of desired state bumps the generation and queues one reconcile.
 
 Changes are checked before they are stored: the tenant spec must validate and the policy pack must pass
 (admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too.
+
+A namespace's name is the tenant's display name, unique within the account; what reaches the cluster and DNS is
+issued at create (``deployments.identity``) and never reused, so a name freed by a delete never leads to the
+deleted namespace's objects, and no answer depends on another account's names.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis import Redis
 from sqlalchemy import select
@@ -17,16 +22,30 @@ from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
-from controlplane.deployments.models import App, DesiredState, Namespace, Operation, OperationKind, Status
+from controlplane.deployments import domains
+from controlplane.deployments.identity import issue_identity
+from controlplane.deployments.models import (
+    App,
+    CustomDomain,
+    DesiredState,
+    DomainStatus,
+    Namespace,
+    Operation,
+    OperationKind,
+    Status,
+)
 from controlplane.deployments.platform import platform_settings
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
 from controlplane.deployments.spec import admit, build_tenant_spec
 from controlplane.errors import Conflict, NotFound, Unprocessable
 from controlplane.queue import PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
+from programs.components import validation
+from programs.tenant.identity import is_reserved_name
 
 RECONCILE_JOB = "controlplane.deployments.reconcile.reconcile"
 PREVIEW_JOB = "controlplane.deployments.reconcile.run_preview"
+VERIFY_DOMAIN_JOB = "controlplane.deployments.domain_jobs.verify_domain"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,11 @@ def reconcile_job(namespace_id: uuid.UUID, timeout_s: int) -> PendingJob:
 def job_timeout(settings: Settings) -> int:
     # Room for the run, its SIGINT grace, and a recovery refresh before it.
     return settings.operation_timeout_s * 2 + 180
+
+
+def verify_domain_job(claim_id: uuid.UUID, settings: Settings) -> PendingJob:
+    timeout = int(settings.domain_verification_timeout_s * 2) + 30
+    return PendingJob(VERIFY_DOMAIN_JOB, (str(claim_id),), job_id=job_id("verify-domain", claim_id), timeout_s=timeout)
 
 
 # --- reads ------------------------------------------------------------------------------------------------------
@@ -86,14 +110,34 @@ def get_operation(session: Session, namespace: Namespace, operation_id: uuid.UUI
 
 
 def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body: NamespaceCreate) -> Namespace:
+    try:
+        validation.dns1123_label(body.name, what="name")
+    except ValueError as exc:
+        raise Unprocessable(
+            str(exc), details=[{"location": ["name"], "message": str(exc), "type": "dns_label"}]
+        ) from exc
+    if is_reserved_name(body.name):
+        raise Unprocessable(
+            f"the name {body.name!r} is reserved for the platform and cluster add-ons",
+            code="name_reserved",
+            details=[{"location": ["name"], "message": "reserved name", "type": "name_reserved"}],
+        )
     taken = session.scalar(
-        select(Namespace.id).where(Namespace.name == body.name, Namespace.desired_state != DesiredState.DELETED)
+        select(Namespace.id).where(
+            Namespace.account_id == account_id,
+            Namespace.name == body.name,
+            Namespace.desired_state != DesiredState.DELETED,
+        )
     )
     if taken is not None:
-        raise Conflict(f"the name {body.name!r} is taken", code="name_taken")
+        raise Conflict(f"you already have a namespace named {body.name!r}", code="name_taken")
+    identity = issue_identity(session)
     namespace = Namespace(
+        id=identity.namespace_id,
         account_id=account_id,
         name=body.name,
+        cluster_name=identity.cluster_name,
+        host_suffix=identity.host_suffix,
         desired_state=DesiredState.ACTIVE,
         status=Status.PENDING,
         generation=0,
@@ -104,13 +148,14 @@ def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body
         conditions=[],
     )
     namespace.apps = [_new_app(app) for app in body.apps]
+    namespace.domains = []
     _check_unique_app_names(namespace)
     session.add(namespace)
-    _accept_change(session, ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent create took the name between the check and the insert
-        raise Conflict(f"the name {body.name!r} is taken", code="name_taken") from exc
+        _accept_change(session, ctx, namespace)
+    except IntegrityError as exc:  # the same account created the name concurrently
+        raise Conflict(f"you already have a namespace named {body.name!r}", code="name_taken") from exc
     return namespace
 
 
@@ -133,6 +178,7 @@ def apply_config(
             _update_app(current[app_name], AppPatch(**app_in.model_dump(exclude={"name"})))
         else:
             namespace.apps.append(_new_app(app_in))
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -142,6 +188,7 @@ def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, bo
     if any(app.name == body.name for app in namespace.apps):
         raise Conflict(f"the namespace already has an app named {body.name!r}", code="duplicate_app")
     namespace.apps.append(_new_app(body))
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -151,6 +198,7 @@ def update_app(
 ) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
     _update_app(_find_app(namespace, app_name), patch)
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -158,6 +206,7 @@ def update_app(
 def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
     namespace.apps.remove(_find_app(namespace, app_name))
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
@@ -191,6 +240,46 @@ def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name:
     return operation
 
 
+# --- custom domains ----------------------------------------------------------------------------------------------
+
+
+def list_domains(session: Session, account_id: uuid.UUID, name: str) -> list[CustomDomain]:
+    return list(get_namespace(session, account_id, name).domains)
+
+
+def request_verification(session: Session, ctx: Context, account_id: uuid.UUID, name: str, domain: str) -> CustomDomain:
+    """Queue a check of the domain's TXT challenge now (the scheduler also checks pending domains)."""
+    claim = _find_claim(get_namespace(session, account_id, name), domain)
+    enqueue_after_commit(session, verify_domain_job(claim.id, ctx.settings))
+    return claim
+
+
+def release_domain(session: Session, ctx: Context, account_id: uuid.UUID, name: str, domain: str) -> None:
+    """Give the domain up (another namespace may then verify it). Refused while an app still lists it."""
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    claim = _find_claim(namespace, domain)
+    users = sorted(app.name for app in namespace.apps if claim.domain in app.custom_domains)
+    if users:
+        raise Conflict(f"{claim.domain!r} is listed by app(s) {', '.join(users)}: remove it there first",
+                       code="domain_in_use")  # fmt: skip
+    domains.forget_claim(session, namespace, claim)
+    if claim.status == DomainStatus.VERIFIED:
+        _accept_change(session, ctx, namespace)
+
+
+def accept_domain_change(session: Session, ctx: Context, namespace: Namespace) -> None:
+    """A claim of ``namespace`` was verified or lapsed: apply the routes again (a desired-state change)."""
+    _accept_change(session, ctx, namespace)
+
+
+def _find_claim(namespace: Namespace, domain: str) -> CustomDomain:
+    wanted = domains.canonical(domain)
+    for claim in namespace.domains:
+        if claim.domain == wanted:
+            return claim
+    raise NotFound(f"namespace {namespace.name!r} has no custom domain {wanted!r}")
+
+
 # --- lifecycle ---------------------------------------------------------------------------------------------------
 
 
@@ -210,6 +299,8 @@ def transition(session: Session, ctx: Context, namespace: Namespace, state: Desi
         namespace.volumes_released_at = None
     elif state is DesiredState.DELETED:
         namespace.deleted_at = now
+        grace = timedelta(days=ctx.settings.domain_reservation_grace_days)
+        domains.release_claims(session, namespace, grace, now)
     namespace.desired_state = state
     _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED)
     return namespace
@@ -227,6 +318,12 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:
+    """The apps' configuration changed: normalise their custom domains and claim each one for the namespace."""
+    domains.normalise_apps(namespace.apps, platform_settings(ctx.settings, ctx.redis))
+    domains.sync_claims(session, namespace)
 
 
 def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, check: bool = True) -> None:

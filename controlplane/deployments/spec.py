@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from controlplane.deployments.domains import verified_domains
 from controlplane.deployments.models import App, DesiredState, Namespace
 from controlplane.errors import Unprocessable
 from programs.tenant import LifecycleState, PlatformSettings, TenantSpec
@@ -41,16 +42,29 @@ def app_document(app: App) -> dict[str, Any]:
 
 
 def build_tenant_spec(namespace: Namespace, platform: PlatformSettings) -> TenantSpec:
-    """The spec for the namespace's current desired state; raises Unprocessable naming the bad field."""
+    """The spec for the namespace's current desired state; raises Unprocessable naming the bad field.
+
+    The spec names the namespace by its cluster name and carries its identity (id, display name, host suffix);
+    each app keeps only its custom domains that the namespace verified: the others get no route at all."""
     lifecycle = _LIFECYCLE.get(DesiredState(namespace.desired_state), LifecycleState.SUSPENDED)
+    verified = verified_domains(namespace)
+    apps = []
+    for app in namespace.apps:
+        document = app_document(app)
+        document["custom_domains"] = [domain for domain in app.custom_domains if domain in verified]
+        apps.append(document)
     try:
         return TenantSpec.model_validate(
             {
-                "namespace": namespace.name,
+                "namespace": namespace.cluster_name,
+                "namespace_id": namespace.id.hex,
+                "display_name": namespace.name,
+                "host_suffix": namespace.host_suffix,
                 "account_id": str(namespace.account_id or "detached"),
                 "lifecycle": lifecycle,
                 "platform": platform,
-                "apps": [app_document(app) for app in namespace.apps],
+                "verified_domains": sorted(verified),
+                "apps": apps,
             }
         )
     except ValidationError as exc:

@@ -80,6 +80,15 @@ def _namespace(session: Session, namespace: Namespace) -> dict[str, Any]:
         "generation": namespace.generation,
         "observed_generation": namespace.observed_generation,
         "apps": [app_document(app) for app in namespace.apps],
+        "custom_domains": [
+            {
+                "domain": claim.domain,
+                "status": claim.status,
+                "created_at": claim.created_at.isoformat(),
+                "verified_at": claim.verified_at.isoformat() if claim.verified_at else None,
+            }
+            for claim in namespace.domains
+        ],
         "operations": [
             {
                 "id": str(op.id),

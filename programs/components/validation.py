@@ -101,6 +101,20 @@ def is_same_or_subdomain(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
+# Names that resolve inside a cluster or a host, never on the public DNS: no tenant may route them.
+INTERNAL_ZONES = ("localhost", "svc", "cluster.local")
+
+
+def custom_domain(value: str) -> str:
+    """A customer's domain: a public hostname (at least two labels, not an IP address), never a name that resolves
+    inside the cluster or the host (`localhost`, `*.svc`, `*.cluster.local`)."""
+    hostname(value, what="custom domain")
+    zone = next((zone for zone in INTERNAL_ZONES if is_same_or_subdomain(value, zone)), None)
+    if zone is not None:
+        raise ValueError(f"custom domain {value!r} is a cluster-internal or local name (under {zone!r})")
+    return value
+
+
 def health_check_path(value: str) -> str:
     if len(value) > 1024 or not _HEALTH_PATH.match(value):
         raise ValueError(f"health check path {value!r} must be an absolute URL path such as '/healthz'")

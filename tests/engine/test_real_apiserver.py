@@ -9,10 +9,8 @@ back from the API server over HTTPS with the admin token.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,47 +25,24 @@ from programs.components.tenant.models import SKIP_AWAIT_ANNOTATION
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec
 from programs.tenant.spec import KubernetesProviderSettings
-from tests.engine.conftest import TOOLS, stack_names
-from tests.support.kube_apiserver import KubeApiServer, missing_binaries
+from tests.engine.conftest import TOOLS, require_engine, stack_names
+from tests.support.kube_apiserver import KubeApiServer
 
 STACK = "ns-apiserver"
 NAMESPACE = "acme-shop"
 log = logging.getLogger(__name__)
 
 
-def _require(what: str) -> None:
-    message = f"{what}: run scripts/install-tools pulumi kubernetes kube-apiserver etcd"
-    if os.environ.get("CONTROLPLANE_REQUIRE_ENGINE") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
-    missing = missing_binaries()
-    if missing:
-        _require(f"not on PATH: {', '.join(missing)}")
-    with KubeApiServer.start(tmp_path_factory.mktemp("apiserver")) as server:
-        log.info("API server ready after %.1f s", server.ready_after_s)
-        yield server
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     if not all(shutil.which(tool) for tool in TOOLS):
-        _require(f"{', '.join(TOOLS)} are not all on PATH")
+        require_engine(f"{', '.join(TOOLS)} are not all on PATH")
     return Settings(
         env="test",
         data_dir=tmp_path / "data",
         pulumi_backend_url=(tmp_path / "state").as_uri(),
         operation_timeout_s=300,
     )
-
-
-@pytest.fixture
-def kube(api_server: KubeApiServer) -> Iterator[httpx.Client]:
-    with api_server.client() as client:
-        yield client
 
 
 def spec_in(server: KubeApiServer, lifecycle: LifecycleState = LifecycleState.ACTIVE, **changes: Any) -> TenantSpec:

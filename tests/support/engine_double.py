@@ -68,6 +68,10 @@ def _describe(kind: RunKind, stack_name: str, spec: TenantSpec | None) -> dict[s
     if spec is not None:
         described["lifecycle"] = spec.lifecycle.value
         described["apps"] = {app.name: {"image": app.image, "replicas": app.replicas} for app in spec.apps}
+        # What reaches shared space: the Kubernetes namespace, the labels' ids, every host the apps answer on.
+        described["namespace"] = spec.namespace
+        described["labels"] = {"account": spec.account_id, "namespace": spec.namespace_id}
+        described["hosts"] = {app.name: list(spec.hostnames(app)) for app in spec.apps}
     return described
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -84,9 +85,21 @@ class Live:
             session.expunge_all()
             return namespace
 
-    def create(self, name: str = "shop", apps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def create(
+        self, name: str = "shop", apps: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         response = self.client.post("/v1/namespaces", json={"name": name, "apps": apps or [APP]},
-                                    headers=self.headers)  # fmt: skip
+                                    headers=headers or self.headers)  # fmt: skip
         assert response.status_code == 202, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    def row(self, name: str, headers: dict[str, str] | None = None) -> Namespace:
+        """The caller's namespace ``name`` as stored (names are per account: several accounts may use one)."""
+        response = self.client.get(f"/v1/namespaces/{name}", headers=headers or self.headers)
+        assert response.status_code == 200, response.text
+        with self.new_session() as session:
+            namespace = session.get(Namespace, uuid.UUID(response.json()["id"]))
+            assert namespace is not None
+            session.expunge_all()
+            return namespace
