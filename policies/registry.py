@@ -46,6 +46,13 @@ class Enforcement(StrEnum):
     DISABLED = "disabled"
 
 
+class Level(StrEnum):
+    """A Pod Security Standards level (https://kubernetes.io/docs/concepts/security/pod-security-standards/)."""
+
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+
 class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -80,7 +87,8 @@ class Rule:
     """Metadata shared by both kinds of rule.
 
     `config_schema` holds JSON-schema property definitions (CrossGuard's `PolicyConfigSchema.properties`);
-    each carries a `default`, so a rule always runs with a complete configuration.
+    each carries a `default`, so a rule always runs with a complete configuration. `control` and `level` name
+    the Pod Security Standards control a rule implements (None for the project's own rules).
     """
 
     kind: ClassVar[Literal["resource", "stack"]]
@@ -90,6 +98,8 @@ class Rule:
     enforcement: Enforcement = Enforcement.MANDATORY
     severity: Severity = Severity.HIGH
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    control: str | None = None
+    level: Level | None = None
 
     def __post_init__(self) -> None:
         missing = [key for key, prop in self.config_schema.items() if "default" not in prop]

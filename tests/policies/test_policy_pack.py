@@ -108,12 +108,12 @@ def test_rule_names_are_valid_policy_names() -> None:
 
 
 def test_resource_policy_reports_through_crossguard_callback() -> None:
-    policy = resource_policy("no-privileged-containers")
+    policy = resource_policy("pss-baseline-privileged-containers")
     spec = pod_spec()
     spec["containers"][0]["securityContext"]["privileged"] = True
     violations = Violations()
     policy.validate(resource_args("kubernetes:apps/v1:Deployment", deployment(spec)), violations)
-    assert violations == [("container 'app' is privileged", None)]
+    assert violations == [("container 'app' is privileged (securityContext.privileged: true)", None)]
 
 
 def test_resource_policy_skips_other_types() -> None:
@@ -191,7 +191,7 @@ def test_defaults_are_copies() -> None:
 def test_initial_config_lists_configurable_rules() -> None:
     config = initial_config()
     assert config["pvc-storage-class"] == {"allowedStorageClasses": ["gp3-encrypted"]}
-    assert "no-privileged-containers" in config  # exemptNamespaces
+    assert config["pss-baseline-privileged-containers"] == {"exemptNamespaces": ["kube-system"]}
     assert "pinned-image-tags" not in config
 
 
