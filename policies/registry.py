@@ -16,7 +16,7 @@ Configuration follows the CrossGuard policy-config file format, so one JSON file
 `pulumi up --policy-pack-config` and `policies.offline.check_program(config=...)`::
 
     {"allowed-image-registries": {"allowedRegistries": ["ghcr.io/acme"]},
-     "no-host-ports": "advisory",
+     "pss-baseline-host-ports": "advisory",
      "pvc-size-cap": {"enforcementLevel": "disabled"}}
 """
 
@@ -36,6 +36,17 @@ PackConfig: TypeAlias = Mapping[str, Any]
 include `enforcementLevel` (the CrossGuard `--policy-pack-config` JSON shape)."""
 
 ENFORCEMENT_KEY = "enforcementLevel"
+
+RENAMED_RULES: Mapping[str, tuple[str, ...]] = {
+    "no-privileged-containers": ("pss-baseline-privileged-containers",),
+    "no-host-namespaces": ("pss-baseline-host-namespaces",),
+    "no-host-path-volumes": ("pss-baseline-hostpath-volumes",),
+    "no-host-ports": ("pss-baseline-host-ports",),
+    "no-privilege-escalation": ("pss-restricted-privilege-escalation",),
+    "non-root-containers": ("pss-restricted-running-as-non-root", "pss-restricted-running-as-non-root-user"),
+}
+"""Pod rules replaced by the Pod Security Standards controls (issue 15): a configuration naming one is refused
+with the names to use instead."""
 
 
 class Enforcement(StrEnum):
@@ -175,7 +186,9 @@ def validate_pack_config(rules: Sequence[Rule], config: PackConfig) -> None:
             continue
         rule = by_name.get(name)
         if rule is None:
-            raise ConfigError(f"unknown rule {name!r} in policy configuration")
+            renamed = RENAMED_RULES.get(name)
+            hint = f" (renamed: configure {' and '.join(map(repr, renamed))})" if renamed else ""
+            raise ConfigError(f"unknown rule {name!r} in policy configuration{hint}")
         rule.resolve(entry)
 
 

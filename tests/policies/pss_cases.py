@@ -199,8 +199,8 @@ def with_sysctl(name: str, value: str) -> Callable[[Pod], None]:
 
 def probe(where: str, action: str, host: str) -> Callable[[Pod], None]:
     """A probe (`livenessProbe`...) or a lifecycle hook (`lifecycle.postStart`...) of the app with a host."""
-    handler = {"httpGet": {"path": "/healthz", "port": 8080}, "tcpSocket": {"port": 8080}}[action]
-    handler = {action: {**handler, "host": host}}
+    actions: dict[str, dict[str, Any]] = {"httpGet": {"path": "/healthz", "port": 8080}, "tcpSocket": {"port": 8080}}
+    handler = {action: {**actions[action], "host": host}}
 
     def change(pod: Pod) -> None:
         if where.startswith("lifecycle."):
