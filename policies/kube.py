@@ -68,7 +68,10 @@ CLIENT_SIDE_COMPONENTS = frozenset(
         "kubernetes:kustomize:Directory",
     }
 )
-# Resources whose Kubernetes objects are rendered by the provider and never shown to a policy.
+# Resources whose Kubernetes objects the provider renders: a Helm Release's objects are never shown to a policy;
+# the components' (v4 Chart, yaml/v2, kustomize/v2) reach CrossGuard as their children, but neither admission
+# (the tenant program's declarations) nor the tenant containment rule can see them. The offline check expands
+# yaml/v2 itself and refuses the others (`policies.manifests`).
 OPAQUE_TYPES = frozenset(
     {
         "kubernetes:helm.sh/v3:Release",

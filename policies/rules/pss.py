@@ -43,5 +43,6 @@ def one_of(value: Any, allowed: Set[str]) -> bool:
 
 
 def is_zero(value: Any) -> bool:
-    """0 as an integer (never `False`, which Python counts equal to it) or as a string."""
-    return (isinstance(value, int) and not isinstance(value, bool) and value == 0) or value == "0"
+    """0 as a number (the wire form's numbers are floats; never `False`, which Python counts equal to 0) or as a
+    string."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and value == 0) or value == "0"

@@ -280,7 +280,12 @@ RESTRICTED_VOLUMES: dict[str, dict[str, Any]] = {
     "quobyte": {"registry": "registry:7861", "volume": "volume"},
     "azureDisk": {"diskName": "disk", "diskURI": "https://example.blob.core.windows.net/vhds/disk.vhd"},
     "portworxVolume": {"volumeID": "volume"},
-    "scaleIO": {"gateway": "https://gateway.example.com", "system": "system", "secretRef": {"name": "scaleio"}},
+    "scaleIO": {
+        "gateway": "https://gateway.example.com",
+        "system": "system",
+        "secretRef": {"name": "scaleio"},
+        "volumeName": "volume",
+    },
     "storageos": {"volumeName": "volume"},
     "photonPersistentDisk": {"pdID": "disk"},
 }
