@@ -124,7 +124,17 @@ def split_type(resource_type: str) -> tuple[str, str]:
 
 def carried_pods(view: ResourceView) -> list[CarriedPod]:
     """The pods `view` carries (none for an object that carries no pod, or for anything but a Kubernetes
-    object)."""
+    object). Computed once per view: every pod rule asks."""
+    pods: list[CarriedPod] | None = view.derived.get(_DERIVED_KEY)
+    if pods is None:
+        pods = view.derived[_DERIVED_KEY] = _carried_pods(view)
+    return pods
+
+
+_DERIVED_KEY = "pods"
+
+
+def _carried_pods(view: ResourceView) -> list[CarriedPod]:
     if not is_kubernetes_object(view.type):
         return []
     group, kind = split_type(view.type)

@@ -73,12 +73,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class ResourceView:
-    """One resource as a rule sees it: its type token, logical name, URN and properties (wire names)."""
+    """One resource as a rule sees it: its type token, logical name, URN and properties (wire names).
+
+    `derived` keeps what several rules compute from the same view (the pods it carries: `policies.pods`), so
+    that it is computed once per view rather than once per rule."""
 
     type: str
     name: str
     props: Mapping[str, Any]
     urn: str = ""
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Report(Protocol):
