@@ -28,6 +28,7 @@ from policies.registry import Level, Report, ResourceRule, ResourceView, RuleCon
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 PATCH_SUFFIX = "Patch"
 LIST_SUFFIX = "List"
+_DERIVED_KEY = "pods"  # in ResourceView.derived
 
 # (pod spec, pod metadata) paths inside an object of each shape.
 _OWN = ("spec", "metadata")
@@ -129,9 +130,6 @@ def carried_pods(view: ResourceView) -> list[CarriedPod]:
     if pods is None:
         pods = view.derived[_DERIVED_KEY] = _carried_pods(view)
     return pods
-
-
-_DERIVED_KEY = "pods"
 
 
 def _carried_pods(view: ResourceView) -> list[CarriedPod]:
