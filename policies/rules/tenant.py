@@ -92,7 +92,9 @@ def tenant_namespace_containment(views: Sequence[ResourceView], config: RuleConf
         if view is namespaces[0]:
             continue
         if view.type in OPAQUE_TYPES:
-            report(f"{view.type} renders objects no policy can see; declare them one by one", view)
+            report(
+                f"{view.type} renders objects in the provider, out of admission's sight; declare them one by one", view
+            )
         elif not is_kubernetes_object(view.type):
             continue
         elif is_cluster_scoped(view.type):
