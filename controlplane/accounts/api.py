@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, WithJsonSchema
 
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
 from controlplane.accounts.models import Account, ApiKey
@@ -23,11 +23,12 @@ from controlplane.accounts.principal import (
     SessionPrincipal,
     check_origin,
 )
-from controlplane.accounts.scopes import Access
+from controlplane.accounts.scopes import ALL_SCOPES, Access
 from controlplane.accounts.twilio_verify import TwilioVerify
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.pagination import columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.api.text import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, Line
 from controlplane.settings import Settings
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -39,10 +40,19 @@ ReadKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.READ))]
 WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))]
 
 
+def _known_scope(value: str) -> str:
+    if value not in ALL_SCOPES:
+        raise ValueError(f"unknown scope {value!r}; one of {', '.join(sorted(ALL_SCOPES))}")
+    return value
+
+
+ScopeName = Annotated[str, AfterValidator(_known_scope), WithJsonSchema({"type": "string", "enum": sorted(ALL_SCOPES)})]
+
+
 class ApiKeyCreate(ApiModel):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, max_length=20)
-    expires_at: datetime | None = None
+    name: Annotated[Line, Field(min_length=1, max_length=100, description="Free text, kept as written")]
+    scopes: list[ScopeName] = Field(min_length=1, max_length=20)
+    expires_at: AwareDatetime | None = Field(default=None, description="With a time zone; in the future")
 
 
 class ApiKeyOut(ResponseModel):
@@ -114,15 +124,16 @@ async def client_ip(request: Request) -> str:
 
 ClientIp = Annotated[str, Depends(client_ip)]
 
-PhoneField = Annotated[str, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
+# Kept as typed ("+1 (415) 555-2671", spaces around it included): the phone module normalises it to E.164.
+PhoneField = Annotated[Line, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
 CodeField = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{4,10}$", description="The code received by SMS")]
 AgeField = Annotated[
     bool, Field(description="Must be true when this sign-in creates an account: the service is for adults")
 ]
-# Not stripped (unlike other strings): the signature covers the message byte for byte.
+# Line breaks are part of the message; the signature covers it byte for byte.
 MessageField = Annotated[
     str,
-    StringConstraints(strip_whitespace=False),
+    StringConstraints(pattern=NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS),
     Field(min_length=1, max_length=4096, description="The EIP-4361 message, exactly as signed"),
 ]
 SignatureField = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=2 + 2 * 4096)]
@@ -323,7 +334,7 @@ class PhoneLink(ApiModel):
     code: CodeField
 
 
-AddressPath = Annotated[str, Path(min_length=1, max_length=42, description="The wallet's address")]
+AddressPath = Annotated[Line, Path(min_length=1, max_length=42, description="The wallet's address")]
 
 
 @account_router.get("", response_model=AccountOut, summary="The signed-in account")

@@ -95,7 +95,7 @@ class RequestContextMiddleware:
         for name, value in scope["headers"]:
             if name == self.header:
                 candidate: str = value.decode("latin-1")
-                if _VALID_REQUEST_ID.match(candidate):
+                if _VALID_REQUEST_ID.fullmatch(candidate):
                     return candidate
         return uuid.uuid4().hex
 

@@ -11,9 +11,11 @@ T = TypeVar("T")
 
 
 class ApiModel(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op."""
+    """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Strings are kept as sent, never trimmed: each field's type says what it accepts (``controlplane.api.text``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ResponseModel(BaseModel):

@@ -4,11 +4,11 @@ operators' adjustments. Endpoints parse, call one service function, and return; 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
 from controlplane.accounts.scopes import Access
@@ -48,8 +48,8 @@ def list_transactions(
     session: SessionDep,
     page: PageDep,
     kind: Annotated[EntryKindName | None, Query(description="Only entries of this kind")] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     rows, next_cursor = ledger.list_entries(
         session, principal.account_id, page, kind=EntryKind(kind) if kind else None, since=since, until=until

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controlplane.api.schemas import ApiModel, ResponseModel
+from controlplane.api.text import Line, Prose
 from controlplane.billing.deposits import Submitted
 from controlplane.billing.ledger import Balance, credits_text
 from controlplane.billing.models import Checkout, Deposit, LedgerEntry
@@ -28,8 +29,8 @@ class DepositSubmit(ApiModel):
 class AdjustmentCreate(ApiModel):
     kind: Literal["adjustment", "refund"]
     amount: int = Field(strict=True, description="Signed micro-credits; a refund is negative")
-    reason: str = Field(min_length=1, max_length=500)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=120)
+    reason: Prose = Field(min_length=1, max_length=500)
+    idempotency_key: Line | None = Field(default=None, min_length=1, max_length=120)
 
 
 class BalanceOut(ResponseModel):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -19,23 +19,29 @@ from controlplane.accounts.principal import OperatorPrincipal, Principal, Requir
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
+from controlplane.api.uploads import parse_yaml
 from controlplane.deployments import service
 from controlplane.deployments.models import Namespace, Operation, OperationEvent, OperationResult
 from controlplane.deployments.schemas import (
     Accepted,
     AppIn,
+    AppName,
     AppPatch,
     NamespaceConfig,
     NamespaceCreate,
+    NamespaceName,
     NamespaceOut,
     OperationOut,
 )
 from controlplane.deployments.spec import app_document
-from controlplane.errors import BadRequest, Unprocessable
+from controlplane.errors import Unprocessable
 from controlplane.runtime import Runtime
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
 
+# Path parameters take the names' own types: a name that cannot exist is a 422 naming it, before any query.
+NamePath = Annotated[NamespaceName, Path(description="The namespace's name")]
+AppPath = Annotated[AppName, Path(description="The app's name")]
 ReadNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.READ))]
 WriteNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.WRITE))]
 _STREAM_POLL_S = 0.5
@@ -54,9 +60,15 @@ def namespace_out(namespace: Namespace) -> NamespaceOut:
     )
 
 
-def accepted(namespace: Namespace) -> Response:
+def accepted(namespace: Namespace, *, changed: bool = True) -> Response:
+    """202 for a change (a reconcile is queued); 200 for a write that left the desired state as it was."""
     body = Accepted(namespace=namespace.name, generation=namespace.generation, status=namespace.status)
-    return json_response(body, status.HTTP_202_ACCEPTED)
+    return json_response(body, status.HTTP_202_ACCEPTED if changed else status.HTTP_200_OK)
+
+
+_NO_OP: dict[int | str, dict[str, Any]] = {
+    200: {"model": Accepted, "description": "Nothing changed: the current generation, nothing queued"}
+}
 
 
 @router.post("", status_code=202, response_model=Accepted)
@@ -71,59 +83,60 @@ def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep) -> Re
 
 
 @router.get("/{name}", response_model=NamespaceOut)
-def get_namespace(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def get_namespace(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
     return json_response(namespace_out(service.get_namespace(session, principal.account_id, name)))
 
 
 @router.delete("/{name}", status_code=202, response_model=Accepted)
-def delete_namespace(name: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def delete_namespace(name: NamePath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.delete_namespace(session, _ctx(runtime), principal.account_id, name))
 
 
 @router.post("/{name}/apps", status_code=202, response_model=Accepted)
-def add_app(name: str, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def add_app(name: NamePath, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.add_app(session, _ctx(runtime), principal.account_id, name, body))
 
 
-@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted)
+@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted, responses=_NO_OP)
 def update_app(
-    name: str, app: str, body: AppPatch, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+    name: NamePath, app: AppPath, body: AppPatch, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    return accepted(service.update_app(session, _ctx(runtime), principal.account_id, name, app, body))
+    written = service.update_app(session, _ctx(runtime), principal.account_id, name, app, body)
+    return accepted(written.namespace, changed=written.changed)
 
 
 @router.delete("/{name}/apps/{app}", status_code=202, response_model=Accepted)
-def delete_app(name: str, app: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def delete_app(name: NamePath, app: AppPath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.delete_app(session, _ctx(runtime), principal.account_id, name, app))
 
 
 @router.get("/{name}/config", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})
-def export_config(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def export_config(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
     """The namespace's configuration as YAML; ``PUT`` it back to apply it again."""
     namespace = service.get_namespace(session, principal.account_id, name)
     return Response(config_yaml(namespace), media_type="application/yaml")
 
 
-@router.put("/{name}/config", status_code=202, response_model=Accepted)
+@router.put("/{name}/config", status_code=202, response_model=Accepted, responses=_NO_OP)
 async def apply_config(
-    name: str, request: Request, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+    name: NamePath, request: Request, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    """Apply a configuration document (YAML or JSON, the format ``GET .../config`` exports)."""
-    config = _parse_config(await request.body())
-    namespace = await run_in_threadpool(
-        service.apply_config, session, _ctx(runtime), principal.account_id, name, config
-    )
-    return accepted(namespace)
+    """Apply a configuration document (YAML or JSON, the format ``GET .../config`` exports). Unchanged, it is a
+    no-op: 200 with the current generation, nothing queued."""
+    loaded = await parse_yaml(await request.body(), max_bytes=runtime.settings.max_body_bytes)
+    config = await run_in_threadpool(_validated_config, loaded)
+    written = await run_in_threadpool(service.apply_config, session, _ctx(runtime), principal.account_id, name, config)
+    return accepted(written.namespace, changed=written.changed)
 
 
 @router.post("/{name}/preview", status_code=202, response_model=OperationOut)
-def preview(name: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def preview(name: NamePath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     operation = service.request_preview(session, _ctx(runtime), principal.account_id, name)
     return json_response(OperationOut.model_validate(operation), status.HTTP_202_ACCEPTED)
 
 
 @router.get("/{name}/operations", response_model=Page[OperationOut])
-def list_operations(name: str, principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
+def list_operations(name: NamePath, principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
     namespace = service.get_namespace(session, principal.account_id, name)
     rows, next_cursor = service.list_operations(session, namespace, page)
     return json_response(
@@ -132,14 +145,19 @@ def list_operations(name: str, principal: ReadNs, session: SessionDep, page: Pag
 
 
 @router.get("/{name}/operations/{operation_id}", response_model=OperationOut)
-def get_operation(name: str, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep) -> Response:
+def get_operation(name: NamePath, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep) -> Response:
     namespace = service.get_namespace(session, principal.account_id, name)
     return json_response(OperationOut.model_validate(service.get_operation(session, namespace, operation_id)))
 
 
 @router.get("/{name}/operations/{operation_id}/events", response_class=StreamingResponse)
 def stream_events(
-    name: str, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep, runtime: RuntimeDep, request: Request
+    name: NamePath,
+    operation_id: uuid.UUID,
+    principal: ReadNs,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> StreamingResponse:
     """Server-sent events: the run's engine events, replayed from the start, then live until the run ends."""
     namespace = service.get_namespace(session, principal.account_id, name)
@@ -184,16 +202,17 @@ def config_yaml(namespace: Namespace) -> str:
     return yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-def _parse_config(raw: bytes) -> NamespaceConfig:
-    try:
-        loaded = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadRequest("the configuration is not valid YAML or JSON", code="malformed_config") from exc
+def _validated_config(loaded: Any) -> NamespaceConfig:
     try:
         return NamespaceConfig.model_validate(loaded)
     except ValidationError as exc:
-        problems = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
-        raise Unprocessable("the configuration does not match the expected shape", details=problems) from exc
+        problems = [
+            {"location": ["body", *e["loc"]], "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise Unprocessable(
+            "the configuration does not match the expected shape", code="validation_error", details=problems
+        ) from exc
 
 
 operator_router = APIRouter(prefix="/v1/operator/namespaces", tags=["operator"])

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from sqlalchemy import select
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope, SessionPrincipal
@@ -15,6 +15,7 @@ from controlplane.accounts.scopes import Access
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep
 from controlplane.api.pagination import AnySelect, PageParams, PageReader, columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.api.text import Line
 from controlplane.deployments.service import Context
 from controlplane.privacy.deletion import get_deletion, request_deletion
 from controlplane.privacy.export import configs_archive, export_account
@@ -60,11 +61,11 @@ async def search_api_logs(
     reader: PageReaderDep,
     page: PageDep,
     account_id: uuid.UUID | None = None,
-    route: Annotated[str | None, Query(max_length=200)] = None,
+    route: Annotated[Line | None, Query(min_length=1, max_length=200)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    request_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    request_id: Annotated[Line | None, Query(min_length=1, max_length=128)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     """Operators: every account's API logs, filtered."""
     stmt = select(*LISTED)

@@ -56,9 +56,7 @@ def test_parallel_wrong_codes_reach_twilio_at_most_the_allowed_times(
         assert check_requests(twilio) == before
 
 
-def test_a_right_code_clears_the_count(
-    runtime: Runtime, accounts_settings: Settings, twilio: FakeTwilioVerify
-) -> None:
+def test_a_right_code_clears_the_count(runtime: Runtime, accounts_settings: Settings, twilio: FakeTwilioVerify) -> None:
     allowed = accounts_settings.otp_wrong_codes_before_cooldown
     with client_for(runtime, accounts_settings, STRANGER) as client:
         client.post("/v1/auth/otp/start", json={"phone": PHONE})
