@@ -138,3 +138,27 @@ class RequestContextMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return replay
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` is answered as ``GET`` would be, without the body (RFC 9110): same status, headers, checks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # In place, and restored: the middleware around this one reads the method and the matched route from it.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, without_body)
+        finally:
+            scope["method"] = "HEAD"

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from controlplane.api.contract import SettingsLimit
 from controlplane.api.schemas import ApiModel, ResponseModel
 from controlplane.api.text import EnvValue
 from programs.components import validation
@@ -195,8 +196,10 @@ class NamespaceConfig(ApiModel):
     apps: list[AppIn] = Field(default_factory=list, max_length=MAX_APPS)
 
 
-# Limits the settings decide, published in the OpenAPI document as configured: (schema, property, keyword, setting).
-SETTINGS_LIMITS = (("VolumeIn", "size_gib", "maximum", "platform_max_volume_size_gib"),)
+# Limits the settings decide, published in the OpenAPI document as configured (admission enforces them).
+SETTINGS_LIMITS = (
+    SettingsLimit("VolumeIn", "size_gib", "maximum", lambda settings: settings.platform_max_volume_size_gib),
+)
 
 
 class Condition(ResponseModel):
