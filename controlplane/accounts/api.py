@@ -119,7 +119,9 @@ async def same_origin(request: Request, settings: SettingsDep) -> None:
 
 
 async def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address as ``controlplane.api.client_address`` resolved it (trusted proxies only)."""
+    address: str | None = getattr(request.state, "client_address", None)
+    return address or "unknown"
 
 
 ClientIp = Annotated[str, Depends(client_ip)]

@@ -82,9 +82,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
-    app.add_middleware(
-        RequestContextMiddleware,
-        header=runtime.settings.request_id_header,
-        max_body_bytes=runtime.settings.max_body_bytes,
-    )
+    app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
     return app

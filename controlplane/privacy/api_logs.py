@@ -2,13 +2,13 @@
 
 Records are written in batches by a background thread so that logging adds no database round trip to a request;
 a crash loses at most the last second of records. The route is the template (``/v1/namespaces/{name}``), not the
-path, and the client address is reduced (IPv4 /24, IPv6 /48) or replaced by a keyed hash, as settings say.
+path, and the client address (``controlplane.api.client_address``: forwarded only by trusted proxies) is reduced
+(IPv4 /24, IPv6 /48) or replaced by a keyed hash, as settings say.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
@@ -23,7 +23,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controlplane.accounts.secrets import keyed_hash
+from controlplane.api.client_address import reduce_client_address
 from controlplane.db import utcnow
 from controlplane.privacy.models import ApiLog
 from controlplane.runtime import Runtime
@@ -36,19 +36,6 @@ _COLUMNS = tuple(column.name for column in ApiLog.__table__.columns)
 _COPY_SQL = f"COPY {ApiLog.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN"
 _MAX_BUFFER = 10_000
 _BATCH = 500
-
-
-def reduce_client_address(settings: Settings, address: str | None) -> str | None:
-    if address is None or settings.api_log_client_address == "none":
-        return None
-    if settings.api_log_client_address == "hash":
-        return "h:" + keyed_hash(settings.session_secret, address).hex()[:32]
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 @dataclass
@@ -147,7 +134,6 @@ class ApiLogMiddleware:
         principal = state.get("principal")
         route = scope.get("route")
         headers = dict(scope["headers"])
-        client = scope.get("client")
         return {
             "id": uuid.uuid4(),
             "created_at": at,
@@ -158,6 +144,6 @@ class ApiLogMiddleware:
             "status": status,
             "latency_ms": int((time.perf_counter() - started) * 1000),
             "request_id": str(state.get("request_id", "-"))[:128],
-            "client": reduce_client_address(self.settings, client[0] if client else None),
+            "client": reduce_client_address(self.settings, state.get("client_address")),
             "user_agent": headers.get(b"user-agent", b"").decode("latin-1")[:256] or None,
         }
