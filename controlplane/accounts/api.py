@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
 from controlplane.accounts.models import Account, ApiKey
@@ -25,10 +25,11 @@ from controlplane.accounts.principal import (
 )
 from controlplane.accounts.scopes import ALL_SCOPES, Access
 from controlplane.accounts.twilio_verify import TwilioVerify
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.pagination import columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
-from controlplane.api.text import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, Line
+from controlplane.api.text import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, Line, Timestamp
 from controlplane.settings import Settings
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -37,6 +38,17 @@ account_router = APIRouter(prefix="/v1/account", tags=["account"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
 ReadKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.READ))]
+
+# Why the sign-in and linking routes refuse, for their OpenAPI responses.
+CROSS_ORIGIN = "Sent from another site's page (`csrf_failed`)"
+CROSS_ORIGIN_OR_INACTIVE = "Sent from another site's page, or the account is not active"
+SENDS_LIMITED = "Too many codes requested for this number or from this address"
+CODES_LIMITED = "Too many wrong codes for this number: a cool-down"
+WRONG_CODE = "The code is wrong or has expired (`invalid_code`)"
+TWILIO_FAILED = "Twilio failed or could not be reached"
+SIWE_REFUSED = "The message or signature is refused (`siwe_*`)"
+CHAIN_FAILED = "The Ethereum node (for a contract wallet) failed or could not be reached"
+LAST_WAY_IN = "The account's last way to sign in (`last_sign_in_method`)"
 WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))]
 
 
@@ -52,7 +64,7 @@ ScopeName = Annotated[str, AfterValidator(_known_scope), WithJsonSchema({"type":
 class ApiKeyCreate(ApiModel):
     name: Annotated[Line, Field(min_length=1, max_length=100, description="Free text, kept as written")]
     scopes: list[ScopeName] = Field(min_length=1, max_length=20)
-    expires_at: AwareDatetime | None = Field(default=None, description="With a time zone; in the future")
+    expires_at: Timestamp | None = Field(default=None, description="In the future")
 
 
 class ApiKeyOut(ResponseModel):
@@ -215,6 +227,7 @@ class OtpVerify(ApiModel):
     response_model=OtpStarted,
     dependencies=[Depends(same_origin)],
     summary="Text a one-time code to a phone number",
+    responses=answers({403: CROSS_ORIGIN, 429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
 def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp) -> OtpStarted:
     phone.send_code(runtime.redis, runtime.settings, verifier, body.phone, ip)
@@ -226,6 +239,7 @@ def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVeri
     response_model=SignedIn,
     dependencies=[Depends(same_origin)],
     summary="Sign in with the code (creating the account on first sign-in)",
+    responses=answers({400: WRONG_CODE, 403: CROSS_ORIGIN_OR_INACTIVE, 429: CODES_LIMITED, 502: TWILIO_FAILED}),
 )
 def verify_phone_sign_in(
     body: OtpVerify,
@@ -271,7 +285,12 @@ class WalletProof(ApiModel):
     signature: SignatureField
 
 
-@auth_router.get("/siwe/nonce", response_model=NonceOut, summary="A single-use nonce for a SIWE message")
+@auth_router.get(
+    "/siwe/nonce",
+    response_model=NonceOut,
+    summary="A single-use nonce for a SIWE message",
+    responses=answers({429: "Too many nonces from this address"}),
+)
 def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
     return NonceOut.model_validate(wallets.issue_nonce(runtime.redis, runtime.settings, ip))
 
@@ -281,6 +300,7 @@ def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
     response_model=SignedIn,
     dependencies=[Depends(same_origin)],
     summary="Sign in with a signed EIP-4361 message (creating the account on first sign-in)",
+    responses=answers({400: SIWE_REFUSED, 403: CROSS_ORIGIN_OR_INACTIVE, 502: CHAIN_FAILED}),
 )
 def siwe_sign_in(
     body: SiweSignIn, request: Request, response: Response, runtime: RuntimeDep, session: SessionDep
@@ -344,7 +364,12 @@ def read_account(principal: ReadAccount, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.get_account(session, principal.account_id))
 
 
-@account_router.post("/wallets", response_model=AccountOut, summary="Link a wallet (a signed SIWE message)")
+@account_router.post(
+    "/wallets",
+    response_model=AccountOut,
+    summary="Link a wallet (a signed SIWE message)",
+    responses=answers({400: SIWE_REFUSED, 409: "The wallet is linked to another account", 502: CHAIN_FAILED}),
+)
 def link_wallet(body: WalletProof, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep) -> AccountOut:
     account = service.link_wallet(
         session, runtime.redis, runtime.settings, principal.account_id, message=body.message, signature=body.signature
@@ -352,7 +377,9 @@ def link_wallet(body: WalletProof, principal: WriteAccount, runtime: RuntimeDep,
     return AccountOut.of(account)
 
 
-@account_router.delete("/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet")
+@account_router.delete(
+    "/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet", responses=answers({409: LAST_WAY_IN})
+)
 def unlink_wallet(address: AddressPath, principal: WriteAccount, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.unlink_wallet(session, principal.account_id, address))
 
@@ -362,6 +389,7 @@ def unlink_wallet(address: AddressPath, principal: WriteAccount, session: Sessio
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpStarted,
     summary="Text a code to the phone number to link",
+    responses=answers({429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
 def start_phone_link(
     body: OtpStart, _principal: WriteAccount, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp
@@ -370,7 +398,14 @@ def start_phone_link(
     return OtpStarted()
 
 
-@account_router.post("/phone/verify", response_model=AccountOut, summary="Link the phone number with its code")
+@account_router.post(
+    "/phone/verify",
+    response_model=AccountOut,
+    summary="Link the phone number with its code",
+    responses=answers(
+        {400: WRONG_CODE, 409: "The number is linked to another account", 429: CODES_LIMITED, 502: TWILIO_FAILED}
+    ),
+)
 def link_phone(
     body: PhoneLink, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep, verifier: PhoneVerifier
 ) -> AccountOut:
@@ -386,7 +421,12 @@ def link_phone(
     return AccountOut.of(account)
 
 
-@account_router.delete("/phone", response_model=AccountOut, summary="Unlink the phone number")
+@account_router.delete(
+    "/phone",
+    response_model=AccountOut,
+    summary="Unlink the phone number",
+    responses=answers({404: "The account has no phone number", 409: LAST_WAY_IN}),
+)
 def unlink_phone(principal: WriteAccount, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.unlink_phone(session, principal.account_id))
 

@@ -47,6 +47,11 @@ class SettingsLimit:
     setting: Callable[[Settings], int]
 
 
+def answers(statuses: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the error statuses only its service knows, with why (in the one error shape)."""
+    return {status: {"description": why} for status, why in statuses.items()}
+
+
 def install_contract(app: FastAPI, settings: Settings, limits: Iterable[SettingsLimit] = ()) -> None:
     """Replace ``app.openapi`` with the document described above (built once, on first use)."""
     settings_limits = tuple(limits)
@@ -72,7 +77,10 @@ def api_routes(app: FastAPI) -> Iterator[Any]:
 
 def error_causes(route: Any) -> dict[int, list[str]]:
     """Every error status ``route`` can answer, with its causes."""
-    calls = set(_calls(route.dependant))
+    dependants = list(_dependants(route.dependant))
+    calls = {dependant.call for dependant in dependants}
+    path_params = any(dependant.path_params for dependant in dependants)
+    query_params = any(dependant.query_params for dependant in dependants)
     causes: dict[int, list[str]] = {}
 
     def add(found: dict[int, str]) -> None:
@@ -81,9 +89,9 @@ def error_causes(route: Any) -> dict[int, list[str]]:
 
     if current_principal in calls:
         add(AUTHENTICATED)
-    if route.dependant.path_params:
+    if path_params:
         add(NAMED_RESOURCE)
-    if route.dependant.path_params or route.dependant.query_params or route.body_field is not None:
+    if path_params or query_params or route.body_field is not None:
         add(VALIDATED)
     if route.body_field is not None:
         add(JSON_BODY)
@@ -98,10 +106,11 @@ def error_causes(route: Any) -> dict[int, list[str]]:
     return causes
 
 
-def _calls(dependant: Dependant) -> Iterator[Any]:
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    """The route's own dependant and every dependency's, however deep."""
+    yield dependant
     for dependency in dependant.dependencies:
-        yield dependency.call
-        yield from _calls(dependency)
+        yield from _dependants(dependency)
 
 
 def _document_errors(schema: dict[str, Any], app: FastAPI) -> None:

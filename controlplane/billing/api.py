@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
+from controlplane.api.text import Timestamp
 from controlplane.billing import checkout, deposits, ledger, metering
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
@@ -48,8 +49,8 @@ def list_transactions(
     session: SessionDep,
     page: PageDep,
     kind: Annotated[EntryKindName | None, Query(description="Only entries of this kind")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive), with a time zone")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive), with a time zone")] = None,
+    since: Annotated[Timestamp | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[Timestamp | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     rows, next_cursor = ledger.list_entries(
         session, principal.account_id, page, kind=EntryKind(kind) if kind else None, since=since, until=until
@@ -57,7 +58,12 @@ def list_transactions(
     return json_response(Page[LedgerEntryOut](items=[LedgerEntryOut.of(row) for row in rows], next_cursor=next_cursor))
 
 
-@router.post("/checkout", status_code=status.HTTP_201_CREATED, response_model=CheckoutOut)
+@router.post(
+    "/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CheckoutOut,
+    responses=answers({502: "Stripe failed or could not be reached"}),
+)
 def create_checkout(
     body: CheckoutCreate, principal: WriteBilling, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -65,7 +71,11 @@ def create_checkout(
     return json_response(CheckoutOut.of(created), status.HTTP_201_CREATED)
 
 
-@router.post("/webhooks/stripe", response_model=WebhookOut)
+@router.post(
+    "/webhooks/stripe",
+    response_model=WebhookOut,
+    responses=answers({400: "The Stripe-Signature header does not verify (`invalid_signature`)"}),
+)
 async def stripe_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Stripe's calls: no session or API key (the signature is the authentication), so no CSRF check either."""
     payload = await request.body()
@@ -75,7 +85,18 @@ async def stripe_webhook(request: Request, session: SessionDep, settings: Settin
     return json_response(WebhookOut(outcome=outcome))
 
 
-@router.post("/deposits", status_code=status.HTTP_201_CREATED, response_model=DepositsSubmitted)
+@router.post(
+    "/deposits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DepositsSubmitted,
+    responses=answers(
+        {
+            404: "The chain has no such transaction (`transaction_not_found`)",
+            409: "Not mined yet, or claimed by another account",
+            502: "The Ethereum node failed or could not be reached",
+        }
+    ),
+)
 def submit_deposit(body: DepositSubmit, principal: WriteBilling, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Credit a token transfer to the deposit address: 201 when recorded now, 200 when it was already."""
     settings = runtime.settings
@@ -92,7 +113,10 @@ def list_deposits(principal: ReadBilling, session: SessionDep, page: PageDep, se
 
 
 @operator_router.post(
-    "/accounts/{account_id}/entries", status_code=status.HTTP_201_CREATED, response_model=LedgerEntryOut
+    "/accounts/{account_id}/entries",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LedgerEntryOut,
+    responses=answers({409: "The idempotency key was used for another entry"}),
 )
 def adjust_balance(
     account_id: uuid.UUID,

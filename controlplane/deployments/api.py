@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.api.uploads import parse_yaml
@@ -71,7 +72,7 @@ _NO_OP: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=202, response_model=Accepted)
+@router.post("", status_code=202, response_model=Accepted, responses=answers({409: "The name is taken (`name_taken`)"}))
 def create_namespace(body: NamespaceCreate, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.create_namespace(session, _ctx(runtime), principal.account_id, body))
 
@@ -92,7 +93,12 @@ def delete_namespace(name: NamePath, principal: WriteNs, session: SessionDep, ru
     return accepted(service.delete_namespace(session, _ctx(runtime), principal.account_id, name))
 
 
-@router.post("/{name}/apps", status_code=202, response_model=Accepted)
+@router.post(
+    "/{name}/apps",
+    status_code=202,
+    response_model=Accepted,
+    responses=answers({409: "The namespace has an app of that name (`duplicate_app`)"}),
+)
 def add_app(name: NamePath, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.add_app(session, _ctx(runtime), principal.account_id, name, body))
 
@@ -117,7 +123,29 @@ def export_config(name: NamePath, principal: ReadNs, session: SessionDep) -> Res
     return Response(config_yaml(namespace), media_type="application/yaml")
 
 
-@router.put("/{name}/config", status_code=202, response_model=Accepted, responses=_NO_OP)
+@router.put(
+    "/{name}/config",
+    status_code=202,
+    response_model=Accepted,
+    responses={
+        **_NO_OP,
+        **answers(
+            {
+                400: "Not YAML or JSON, nested too deep, or expanding too far (`malformed_config`)",
+                413: "The document is over the size limit",
+            }
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media_type: {"schema": {"$ref": "#/components/schemas/NamespaceConfig"}}
+                for media_type in ("application/yaml", "application/json")
+            },
+        }
+    },
+)
 async def apply_config(
     name: NamePath, request: Request, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
+from sqlalchemy import String
 
 from controlplane.api.contract import SettingsLimit
 from controlplane.api.schemas import ApiModel, ResponseModel
-from controlplane.api.text import EnvValue
+from controlplane.api.text import INTEGRAL, EnvValue
+from controlplane.deployments.models import App
 from programs.components import validation
 from programs.components.tenant.app import APP_NAME_MAX
 from programs.components.tenant.models import ContainerPort
@@ -48,6 +50,12 @@ MIN_VOLUME_GIB: int = _bound(AppVolume, "size_gib", "ge")
 # The hard ceiling of the setting ``platform_max_volume_size_gib``; the OpenAPI document publishes the configured
 # value (``SETTINGS_LIMITS``) and admission enforces it, naming the field.
 VOLUME_GIB_CEILING: int = _bound(PlatformSettings, "max_volume_size_gib", "le")
+# What the apps table stores (``App.volume_mount_path``, ``App.health_check_path``): shorter than the spec allows.
+STORED_PATH_MAX: int = min(
+    column.type.length
+    for column in (App.__table__.c.health_check_path, App.__table__.c.volume_mount_path)
+    if isinstance(column.type, String) and column.type.length
+)
 RESERVED_NAMESPACE_PATTERN = "^(" + "|".join(sorted(RESERVED_NAMESPACES)) + "|kube-.*)$"
 RESERVED_MOUNT_PATTERN = "^(" + "|".join(validation.RESERVED_MOUNT_ROOTS) + ")(/|$)"
 # Absolute and normalised: no empty, '.' or '..' segment, no trailing '/', and no control characters.
@@ -121,7 +129,7 @@ Env = Annotated[
 ]
 MountPath = Annotated[
     str,
-    StringConstraints(min_length=2, max_length=256, pattern=MOUNT_PATH_PATTERN),
+    StringConstraints(min_length=2, max_length=STORED_PATH_MAX, pattern=MOUNT_PATH_PATTERN),
     Field(
         description="An absolute, normalised directory; not under /proc, /sys, /dev or /tmp",
         json_schema_extra={"not": {"pattern": RESERVED_MOUNT_PATTERN}},
@@ -130,7 +138,7 @@ MountPath = Annotated[
 ]
 HealthCheckPath = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=validation.HEALTH_PATH_MAX, pattern=validation.HEALTH_PATH_PATTERN),
+    StringConstraints(min_length=1, max_length=STORED_PATH_MAX, pattern=validation.HEALTH_PATH_PATTERN),
 ]
 Hostname = Annotated[
     str,
@@ -138,20 +146,24 @@ Hostname = Annotated[
     AfterValidator(_hostname),
 ]
 CustomDomains = Annotated[list[Hostname], Field(max_length=50, json_schema_extra={"uniqueItems": True})]
-Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
-CpuMillicores = Annotated[int, Field(ge=MIN_CPU_MILLICORES, le=MAX_CPU_MILLICORES)]
-MemoryMib = Annotated[int, Field(ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB)]
+Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS), INTEGRAL]
+CpuMillicores = Annotated[int, Field(ge=MIN_CPU_MILLICORES, le=MAX_CPU_MILLICORES), INTEGRAL]
+MemoryMib = Annotated[int, Field(ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB), INTEGRAL]
 Ports = Annotated[list["PortIn"], Field(min_length=1, max_length=20)]
 
 
 class PortIn(ApiModel):
     name: PortName
-    port: int = Field(ge=MIN_PORT, le=MAX_PORT, description="Containers run as non-root: 1024 and above")
+    port: Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT), INTEGRAL] = Field(
+        description="Containers run as non-root: 1024 and above"
+    )
     public: bool = False
 
 
 class VolumeIn(ApiModel):
-    size_gib: int = Field(ge=MIN_VOLUME_GIB, le=VOLUME_GIB_CEILING, description="At most the platform's limit")
+    size_gib: Annotated[int, Field(ge=MIN_VOLUME_GIB, le=VOLUME_GIB_CEILING), INTEGRAL] = Field(
+        description="At most the platform's limit"
+    )
     mount_path: MountPath
 
 

@@ -7,15 +7,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope, SessionPrincipal
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep
 from controlplane.api.pagination import AnySelect, PageParams, PageReader, columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
-from controlplane.api.text import Line
+from controlplane.api.text import Line, Timestamp
 from controlplane.deployments.service import Context
 from controlplane.privacy.deletion import get_deletion, request_deletion
 from controlplane.privacy.export import configs_archive, export_account
@@ -64,8 +65,8 @@ async def search_api_logs(
     route: Annotated[Line | None, Query(min_length=1, max_length=200)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     request_id: Annotated[Line | None, Query(min_length=1, max_length=128)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive), with a time zone")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive), with a time zone")] = None,
+    since: Annotated[Timestamp | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[Timestamp | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     """Operators: every account's API logs, filtered."""
     stmt = select(*LISTED)
@@ -122,7 +123,12 @@ def configs(principal: ReadAccount, session: SessionDep) -> Response:
     )
 
 
-@router.delete("", status_code=202, response_model=DeletionOut)
+@router.delete(
+    "",
+    status_code=202,
+    response_model=DeletionOut,
+    responses=answers({409: "The account is already being deleted (`deletion_in_progress`)"}),
+)
 def delete_account(
     body: DeletionRequest, principal: SessionPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
