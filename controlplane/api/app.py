@@ -23,6 +23,7 @@ from controlplane.billing.api import router as billing_router
 from controlplane.billing.schemas import SETTINGS_LIMITS as BILLING_LIMITS
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
+from controlplane.deployments.schemas import PUBLISHED_MODELS as DEPLOYMENT_MODELS
 from controlplane.deployments.schemas import SETTINGS_LIMITS as DEPLOYMENT_LIMITS
 from controlplane.health.api import router as health_router
 from controlplane.notifications.api import router as notifications_router
@@ -77,7 +78,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(billing_operator_router)
     app.include_router(notifications_router)
-    install_contract(app, runtime.settings, [*DEPLOYMENT_LIMITS, *BILLING_LIMITS])
+    install_contract(app, runtime.settings, [*DEPLOYMENT_LIMITS, *BILLING_LIMITS], DEPLOYMENT_MODELS)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it, HEAD is served as GET
     # innermost (so the logs still say HEAD).
     app.add_middleware(HeadAsGetMiddleware)

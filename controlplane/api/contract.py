@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 
 from controlplane.accounts.principal import current_principal, require_session
 from controlplane.api.pagination import page_params
@@ -52,13 +53,21 @@ def answers(statuses: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": why} for status, why in statuses.items()}
 
 
-def install_contract(app: FastAPI, settings: Settings, limits: Iterable[SettingsLimit] = ()) -> None:
-    """Replace ``app.openapi`` with the document described above (built once, on first use)."""
+def install_contract(
+    app: FastAPI,
+    settings: Settings,
+    limits: Iterable[SettingsLimit] = (),
+    models: Iterable[type[BaseModel]] = (),
+) -> None:
+    """Replace ``app.openapi`` with the document described above (built once, on first use). ``models`` are
+    published among the components although no route names them (a body a route reads itself refers to them)."""
     settings_limits = tuple(limits)
+    published = tuple(models)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _publish_models(schema, (ErrorResponse, *published))
             _document_errors(schema, app)
             _publish_limits(schema, settings, settings_limits)
             app.openapi_schema = schema
@@ -113,11 +122,17 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(dependency)
 
 
-def _document_errors(schema: dict[str, Any], app: FastAPI) -> None:
+def _publish_models(schema: dict[str, Any], models: Iterable[type[BaseModel]]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(error_schema.pop("$defs", {}))
-    components["ErrorResponse"] = error_schema
+    for model in models:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in model_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault(model.__name__, model_schema)
+
+
+def _document_errors(schema: dict[str, Any], app: FastAPI) -> None:
+    components = schema["components"]["schemas"]
     for name in _FASTAPI_VALIDATION_SCHEMAS:  # FastAPI's own 422 shape, which this API never answers
         components.pop(name, None)
     for route in api_routes(app):

@@ -259,3 +259,7 @@ class OperationOut(ResponseModel):
     finished_at: datetime | None
     changes: dict[str, int]
     error: str | None
+
+
+# Published among the OpenAPI components: ``PUT .../config`` reads its body itself (YAML or JSON) and refers to it.
+PUBLISHED_MODELS = (NamespaceConfig,)

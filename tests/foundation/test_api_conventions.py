@@ -129,10 +129,14 @@ def test_cursor_pagination_walks_every_item_once(
     assert len(seen) == len(set(seen)) == 5
 
 
-def test_garbage_cursor_is_a_400(app_client: TestClient, auth: dict[str, str]) -> None:
-    response = app_client.get("/v1/api-keys", params={"cursor": "!!!not-ours"}, headers=auth)
+def test_a_cursor_this_api_did_not_issue_is_a_400(app_client: TestClient, auth: dict[str, str]) -> None:
+    response = app_client.get("/v1/api-keys", params={"cursor": "bm90LW91cnM"}, headers=auth)  # base64 "not-ours"
     assert response.status_code == 400
     assert_error_shape(response.json(), "invalid_cursor")
+    # Characters a cursor never has: the shape is wrong, and the error names the parameter.
+    garbage = app_client.get("/v1/api-keys", params={"cursor": "!!!not-ours"}, headers=auth)
+    assert garbage.status_code == 422
+    assert ["query", "cursor"] in [problem["location"] for problem in garbage.json()["error"]["details"]]
 
 
 def test_idempotency_key_replays_the_first_answer(app_client: TestClient, auth: dict[str, str]) -> None:

@@ -237,3 +237,43 @@ def test_a_configured_volume_limit_is_the_published_one(
     with TestClient(app) as client:
         spec = client.get("/openapi.json").json()
     assert spec["components"]["schemas"]["VolumeIn"]["properties"]["size_gib"]["maximum"] == 250
+
+
+def _strings_without_rules(node: Any, components: dict[str, Any], where: str, seen: set[str]) -> list[str]:
+    """Every string schema under ``node`` that states no pattern, enum, const or format."""
+    if isinstance(node, list):
+        return [found for i, item in enumerate(node) for found in _strings_without_rules(item, components, where, seen)]
+    if not isinstance(node, dict):
+        return []
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return _strings_without_rules(components[name], components, f"{where} > {name}", {*seen, name})
+    found = []
+    if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(node):
+        found.append(where)
+    for key, child in node.items():
+        if key in ("properties", "patternProperties"):
+            for name, schema in child.items():
+                found += _strings_without_rules(schema, components, f"{where}.{name}", seen)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties", "propertyNames"):
+            found += _strings_without_rules(child, components, where, seen)
+    return found
+
+
+def test_every_string_a_request_carries_states_what_it_accepts(app_client: TestClient) -> None:
+    """The class-level guard: a new name, filter or field without a text type shows up here."""
+    spec = app_client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    loose = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                where = f"{method.upper()} {path} {parameter['in']}:{parameter['name']}"
+                loose += _strings_without_rules(parameter["schema"], components, where, set())
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                loose += _strings_without_rules(
+                    content["schema"], components, f"{method.upper()} {path} {media}", set()
+                )
+    assert loose == []
