@@ -33,6 +33,9 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
+# What FastAPI says when reading a JSON body fails other than by a syntax error (RecursionError, say).
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 _UNAVAILABLE = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -69,6 +72,8 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:  # e.g. JSON nested past the parser's depth
+        return _json(400, "malformed_json", "the request body is not valid JSON")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # The router names only the first route that matched the path; the resource may have several.

@@ -277,3 +277,22 @@ def test_every_string_a_request_carries_states_what_it_accepts(app_client: TestC
                     content["schema"], components, f"{method.upper()} {path} {media}", set()
                 )
     assert loose == []
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_a_clear_error(app_client: TestClient, auth: dict[str, str], depth: int) -> None:
+    for document in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        response = app_client.post(
+            "/v1/namespaces", content=document, headers={**auth, "Content-Type": "application/json"}
+        )
+        assert response.status_code in (400, 422), response.text[:300]
+        assert response.json()["error"]["code"] in ("malformed_json", "validation_error")
+
+
+def test_lone_surrogates_are_refused(app_client: TestClient, auth: dict[str, str]) -> None:
+    body = b'{"name": "ci\\ud800", "scopes": ["account:read"]}'
+    response = app_client.post("/v1/api-keys", content=body, headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    env = b'{"name": "shop", "apps": [{"name": "web", "image": "nginx:1.27", "ports": [{"name": "http", "port": 8080}], "env": {"A": "\\udfff"}}]}'
+    response = app_client.post("/v1/namespaces", content=env, headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text
