@@ -125,3 +125,8 @@ def test_the_api_log_keeps_the_forwarded_client_reduced(runtime: Runtime, settin
                 text("SELECT client FROM api_logs WHERE request_id = :id"), {"id": request_id}
             ).scalar_one()
         assert client_column == expected
+
+
+def test_trusted_proxies_must_be_networks() -> None:
+    with pytest.raises(ValueError, match="not-a-network"):
+        Settings(trusted_proxies=["10.0.0.0/8", "not-a-network"])
