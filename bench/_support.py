@@ -82,7 +82,8 @@ def drive(name: str, url: str, headers: dict[str, str], requests: int, concurren
 def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     """An account with ``keys`` API keys (so a list endpoint returns a real page); returns the first key."""
     from controlplane.accounts.api_keys import issue_api_key
-    from controlplane.accounts.scopes import ALL_SCOPES
+    from controlplane.accounts.principal import account_owner
+    from controlplane.accounts.scopes import TENANT_SCOPES
     from controlplane.accounts.service import create_account
     from controlplane.runtime import Runtime
     from controlplane.settings import Settings
@@ -92,7 +93,14 @@ def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     with runtime.transaction() as session:
         account = create_account(session)
         issued = [
-            issue_api_key(session, settings, account.id, name=f"k{i}", scopes=sorted(ALL_SCOPES), expires_at=None)
+            issue_api_key(
+                session,
+                settings,
+                account_owner(account.id),
+                name=f"k{i}",
+                scopes=sorted(TENANT_SCOPES),
+                expires_at=None,
+            )
             for i in range(keys)
         ]
     runtime.close()

@@ -186,6 +186,7 @@ def migrate() -> None:
 
 def _set_operator(account_id: str, is_operator: bool) -> None:
     from controlplane.accounts.service import set_operator
+    from controlplane.audit.service import CLI_CREDENTIAL, record
     from controlplane.errors import NotFound
     from controlplane.runtime import get_runtime
 
@@ -196,6 +197,9 @@ def _set_operator(account_id: str, is_operator: bool) -> None:
     try:
         with get_runtime().transaction() as session:
             set_operator(session, parsed, is_operator)
+            action = "operator grant" if is_operator else "operator revoke"
+            record(session, actor_account_id=None, credential=CLI_CREDENTIAL, action=action,
+                   target={"account_id": str(parsed)}, request_id="cli")  # fmt: skip
     except NotFound as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
@@ -219,6 +223,7 @@ def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's na
     """Reconcile a stalled namespace again, its failure count reset."""
     from sqlalchemy import or_, select
 
+    from controlplane.audit.service import CLI_CREDENTIAL, record
     from controlplane.deployments.models import DesiredState, Namespace
     from controlplane.deployments.service import Context, retry_stalled
     from controlplane.runtime import get_runtime
@@ -236,6 +241,8 @@ def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's na
             typer.echo(f"error: no namespace named {name!r}", err=True)
             raise typer.Exit(1)
         namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), namespace_id)
+        record(session, actor_account_id=None, credential=CLI_CREDENTIAL, action="namespace retry",
+               target={"namespace_id": str(namespace_id)}, request_id="cli")  # fmt: skip
         typer.echo(f"namespace {namespace.name} queued for reconcile (generation {namespace.generation})")
 
 

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # Sessions and API keys
     session_cookie_name: str = "cp_session"
     session_ttl_hours: int = 24 * 7
+    # Changing how one signs in and deleting the account need a session that signed in this recently.
+    recent_sign_in_s: int = Field(default=600, ge=30)
 
     # --- Sign-in: phone one-time codes (Twilio Verify) and Sign-In with Ethereum (EIP-4361) -------------------
     # Phone sign-in answers 503 until the account SID, auth token and Verify service SID are set.

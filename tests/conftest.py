@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account
-from controlplane.accounts.principal import get_credential_store
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import account_owner
+from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.api.app import create_app
-from controlplane.api.deps import get_page_reader, get_session
+from controlplane.api.deps import get_session
 from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
 from controlplane.migrations import upgrade
 from controlplane.models import metadata
@@ -122,8 +122,8 @@ def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
         db.commit()
 
     app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_credential_store] = lambda: SessionCredentialStore(db)
-    app.dependency_overrides[get_page_reader] = lambda: SessionPageReader(db)
+    app.state.credentials = SessionCredentialStore(db)
+    app.state.page_reader = SessionPageReader(db)
     with TestClient(app, base_url=runtime.settings.public_url) as client:
         yield client
     with runtime.engine.begin() as conn:
@@ -137,8 +137,9 @@ def account(db: Session) -> Account:
 
 @pytest.fixture
 def make_key(db: Session, settings: Settings) -> Callable[..., str]:
-    def make(account: Account, scopes: frozenset[str] | list[str] = ALL_SCOPES) -> str:
-        return issue_api_key(db, settings, account.id, name="test", scopes=list(scopes), expires_at=None).key
+    def make(account: Account, scopes: frozenset[str] | list[str] = TENANT_SCOPES) -> str:
+        owner = account_owner(account.id, is_operator=account.is_operator)
+        return issue_api_key(db, settings, owner, name="test", scopes=list(scopes), expires_at=None).key
 
     return make
 

@@ -16,15 +16,18 @@ from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
 from controlplane.accounts.models import Account, ApiKey
 from controlplane.accounts.principal import (
-    CurrentPrincipal,
-    OperatorPrincipal,
+    AnyCaller,
+    OperatorReader,
     Principal,
+    Public,
+    RecentSession,
     RequireScope,
     SessionPrincipal,
     check_origin,
 )
-from controlplane.accounts.scopes import ALL_SCOPES, Access
+from controlplane.accounts.scopes import KNOWN_SCOPES, Access
 from controlplane.accounts.twilio_verify import TwilioVerify
+from controlplane.api.client_address import reduce_client_address
 from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.pagination import columns_for
@@ -53,12 +56,14 @@ WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))
 
 
 def _known_scope(value: str) -> str:
-    if value not in ALL_SCOPES:
-        raise ValueError(f"unknown scope {value!r}; one of {', '.join(sorted(ALL_SCOPES))}")
+    if value not in KNOWN_SCOPES:
+        raise ValueError(f"unknown scope {value!r}; one of {', '.join(sorted(KNOWN_SCOPES))}")
     return value
 
 
-ScopeName = Annotated[str, AfterValidator(_known_scope), WithJsonSchema({"type": "string", "enum": sorted(ALL_SCOPES)})]
+ScopeName = Annotated[
+    str, AfterValidator(_known_scope), WithJsonSchema({"type": "string", "enum": sorted(KNOWN_SCOPES)})
+]
 
 
 class ApiKeyCreate(ApiModel):
@@ -82,19 +87,28 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself. It is shown this once and cannot be recovered.")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-def create_api_key(
-    body: ApiKeyCreate, principal: WriteKeys, session: SessionDep, settings: SettingsDep
-) -> ApiKeyCreated:
+NO_STORE = {"Cache-Control": "no-store"}  # shows a secret once: no cache, no idempotent replay, keeps it
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    summary="Create an API key (shown once)",
+    description=(
+        "The new key holds only scopes the caller holds itself (write includes read), and a key that expires "
+        "creates keys that expire no later. The answer is never replayed for an `Idempotency-Key`: a retry gets "
+        "409 `idempotent_secret_not_replayable`."
+    ),
+)
+def create_api_key(body: ApiKeyCreate, principal: WriteKeys, session: SessionDep, settings: SettingsDep) -> Response:
     issued = api_keys.issue_api_key(
-        session,
-        settings,
-        principal.account_id,
-        name=body.name,
-        scopes=body.scopes,
-        expires_at=body.expires_at,
+        session, settings, principal, name=body.name, scopes=body.scopes, expires_at=body.expires_at
     )
-    return ApiKeyCreated(**ApiKeyOut.model_validate(issued.row).model_dump(), key=issued.key)
+    created = ApiKeyCreated(**ApiKeyOut.model_validate(issued.row).model_dump(), key=issued.key)
+    response = json_response(created, status.HTTP_201_CREATED)
+    response.headers.update(NO_STORE)
+    return response
 
 
 @router.get("", response_model=Page[ApiKeyOut])
@@ -130,6 +144,9 @@ async def same_origin(request: Request, settings: SettingsDep) -> None:
     check_origin(request, settings)
 
 
+SIGNING_IN = Public("signing in: the phone code or the wallet's signature is the credential")
+
+
 async def client_ip(request: Request) -> str:
     """The caller's address as ``controlplane.api.client_address`` resolved it (trusted proxies only)."""
     address: str | None = getattr(request.state, "client_address", None)
@@ -137,6 +154,15 @@ async def client_ip(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
+
+
+async def sign_in_device(request: Request, ip: ClientIp, settings: SettingsDep) -> sessions.Device:
+    """What the person will see of this sign-in in their list of sessions."""
+    user_agent = request.headers.get("user-agent", "")[:200] or None
+    return sessions.Device(user_agent=user_agent, client=reduce_client_address(settings, ip))
+
+
+SignInDevice = Annotated[sessions.Device, Depends(sign_in_device)]
 
 # Kept as typed ("+1 (415) 555-2671", spaces around it included): the phone module normalises it to E.164.
 PhoneField = Annotated[Line, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
@@ -186,6 +212,7 @@ class SignedIn(ResponseModel):
 
 
 def _signed_in(response: Response, settings: Settings, new: sessions.NewSession) -> SignedIn:
+    response.headers.update(NO_STORE)
     response.set_cookie(
         settings.session_cookie_name,
         new.token,
@@ -225,7 +252,7 @@ class OtpVerify(ApiModel):
     "/otp/start",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpStarted,
-    dependencies=[Depends(same_origin)],
+    dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Text a one-time code to a phone number",
     responses=answers({403: CROSS_ORIGIN, 429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
@@ -237,7 +264,7 @@ def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVeri
 @auth_router.post(
     "/otp/verify",
     response_model=SignedIn,
-    dependencies=[Depends(same_origin)],
+    dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Sign in with the code (creating the account on first sign-in)",
     responses=answers({400: WRONG_CODE, 403: CROSS_ORIGIN_OR_INACTIVE, 429: CODES_LIMITED, 502: TWILIO_FAILED}),
 )
@@ -248,6 +275,7 @@ def verify_phone_sign_in(
     runtime: RuntimeDep,
     session: SessionDep,
     verifier: PhoneVerifier,
+    device: SignInDevice,
 ) -> SignedIn:
     settings = runtime.settings
     new = service.sign_in_with_phone(
@@ -259,6 +287,7 @@ def verify_phone_sign_in(
         code=body.code,
         confirm_age_18=body.confirm_age_18,
         replacing=request.cookies.get(settings.session_cookie_name),
+        device=device,
     )
     return _signed_in(response, settings, new)
 
@@ -288,6 +317,7 @@ class WalletProof(ApiModel):
 @auth_router.get(
     "/siwe/nonce",
     response_model=NonceOut,
+    dependencies=[Depends(SIGNING_IN)],
     summary="A single-use nonce for a SIWE message",
     responses=answers({429: "Too many nonces from this address"}),
 )
@@ -298,12 +328,17 @@ def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
 @auth_router.post(
     "/siwe/verify",
     response_model=SignedIn,
-    dependencies=[Depends(same_origin)],
+    dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Sign in with a signed EIP-4361 message (creating the account on first sign-in)",
     responses=answers({400: SIWE_REFUSED, 403: CROSS_ORIGIN_OR_INACTIVE, 502: CHAIN_FAILED}),
 )
 def siwe_sign_in(
-    body: SiweSignIn, request: Request, response: Response, runtime: RuntimeDep, session: SessionDep
+    body: SiweSignIn,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    device: SignInDevice,
 ) -> SignedIn:
     settings = runtime.settings
     new = service.sign_in_with_wallet(
@@ -314,6 +349,7 @@ def siwe_sign_in(
         signature=body.signature,
         confirm_age_18=body.confirm_age_18,
         replacing=request.cookies.get(settings.session_cookie_name),
+        device=device,
     )
     return _signed_in(response, settings, new)
 
@@ -330,9 +366,7 @@ class SessionOut(ResponseModel):
 
 
 @auth_router.get("/session", response_model=SessionOut, summary="Who is signed in")
-def who_is_signed_in(
-    principal: CurrentPrincipal, request: Request, session: SessionDep, settings: SettingsDep
-) -> SessionOut:
+def who_is_signed_in(principal: AnyCaller, request: Request, session: SessionDep, settings: SettingsDep) -> SessionOut:
     cookie = request.cookies.get(settings.session_cookie_name)
     return SessionOut.model_validate(sessions.signed_in_as(session, settings, principal, cookie))
 
@@ -340,7 +374,7 @@ def who_is_signed_in(
 @auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
 def logout(principal: SessionPrincipal, session: SessionDep, settings: SettingsDep) -> Response:
     assert principal.session_id is not None
-    sessions.end_session(session, principal.session_id)
+    sessions.end_session(session, principal.account_id, principal.session_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(
         settings.session_cookie_name, path="/", secure=not settings.is_development, httponly=True, samesite="lax"
@@ -348,7 +382,52 @@ def logout(principal: SessionPrincipal, session: SessionDep, settings: SettingsD
     return response
 
 
+class SessionInfo(ResponseModel):
+    id: uuid.UUID
+    created_at: datetime = Field(description="When this sign-in happened")
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    client: str | None = Field(description="The address it signed in from, reduced (IPv4 /24, IPv6 /48)")
+    current: bool = Field(description="The session making this request")
+
+
+class SessionsEnded(ResponseModel):
+    ended: int
+
+
+@account_router.get("/sessions", response_model=Page[SessionInfo], summary="Where this account is signed in")
+def list_sessions(principal: ReadAccount, session: SessionDep, page: PageDep) -> Response:
+    rows, next_cursor = sessions.list_sessions(session, principal.account_id, page)
+    items = [SessionInfo.model_validate({**_fields(row), "current": row.id == principal.session_id}) for row in rows]
+    return json_response(Page[SessionInfo](items=items, next_cursor=next_cursor))
+
+
+def _fields(row: object) -> dict[str, object]:
+    return {name: getattr(row, name) for name in SessionInfo.model_fields if name != "current"}
+
+
+@account_router.delete(
+    "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, summary="End one of this account's sessions"
+)
+def end_session(session_id: uuid.UUID, principal: WriteAccount, session: SessionDep) -> Response:
+    sessions.end_session(session, principal.account_id, session_id, must_exist=True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@account_router.delete(
+    "/sessions",
+    response_model=SessionsEnded,
+    summary="Sign out everywhere else",
+    description="Ends every session of the account except the one making the request (with a key: every one).",
+)
+def end_other_sessions(principal: WriteAccount, session: SessionDep) -> SessionsEnded:
+    return SessionsEnded(ended=sessions.end_other_sessions(session, principal.account_id, principal.session_id))
+
+
 # --- The account and its ways in -----------------------------------------------------------------------------------
+# Adding or removing a way in needs a session that signed in recently, never an API key, and ends every other
+# session of the account (the person is told in a notification).
 
 
 class PhoneLink(ApiModel):
@@ -370,9 +449,9 @@ def read_account(principal: ReadAccount, session: SessionDep) -> AccountOut:
     summary="Link a wallet (a signed SIWE message)",
     responses=answers({400: SIWE_REFUSED, 409: "The wallet is linked to another account", 502: CHAIN_FAILED}),
 )
-def link_wallet(body: WalletProof, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep) -> AccountOut:
+def link_wallet(body: WalletProof, principal: RecentSession, runtime: RuntimeDep, session: SessionDep) -> AccountOut:
     account = service.link_wallet(
-        session, runtime.redis, runtime.settings, principal.account_id, message=body.message, signature=body.signature
+        session, runtime.redis, runtime.settings, principal, message=body.message, signature=body.signature
     )
     return AccountOut.of(account)
 
@@ -380,8 +459,8 @@ def link_wallet(body: WalletProof, principal: WriteAccount, runtime: RuntimeDep,
 @account_router.delete(
     "/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet", responses=answers({409: LAST_WAY_IN})
 )
-def unlink_wallet(address: AddressPath, principal: WriteAccount, session: SessionDep) -> AccountOut:
-    return AccountOut.of(service.unlink_wallet(session, principal.account_id, address))
+def unlink_wallet(address: AddressPath, principal: RecentSession, session: SessionDep) -> AccountOut:
+    return AccountOut.of(service.unlink_wallet(session, principal, address))
 
 
 @account_router.post(
@@ -392,7 +471,7 @@ def unlink_wallet(address: AddressPath, principal: WriteAccount, session: Sessio
     responses=answers({429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
 def start_phone_link(
-    body: OtpStart, _principal: WriteAccount, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp
+    body: OtpStart, _principal: RecentSession, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp
 ) -> OtpStarted:
     service.start_phone_link(runtime.redis, runtime.settings, verifier, phone_number=body.phone, client_ip=ip)
     return OtpStarted()
@@ -401,22 +480,16 @@ def start_phone_link(
 @account_router.post(
     "/phone/verify",
     response_model=AccountOut,
-    summary="Link the phone number with its code",
+    summary="Link the phone number with its code (replacing any other)",
     responses=answers(
         {400: WRONG_CODE, 409: "The number is linked to another account", 429: CODES_LIMITED, 502: TWILIO_FAILED}
     ),
 )
 def link_phone(
-    body: PhoneLink, principal: WriteAccount, runtime: RuntimeDep, session: SessionDep, verifier: PhoneVerifier
+    body: PhoneLink, principal: RecentSession, runtime: RuntimeDep, session: SessionDep, verifier: PhoneVerifier
 ) -> AccountOut:
     account = service.link_phone(
-        session,
-        runtime.redis,
-        runtime.settings,
-        verifier,
-        principal.account_id,
-        phone_number=body.phone,
-        code=body.code,
+        session, runtime.redis, runtime.settings, verifier, principal, phone_number=body.phone, code=body.code
     )
     return AccountOut.of(account)
 
@@ -427,8 +500,8 @@ def link_phone(
     summary="Unlink the phone number",
     responses=answers({404: "The account has no phone number", 409: LAST_WAY_IN}),
 )
-def unlink_phone(principal: WriteAccount, session: SessionDep) -> AccountOut:
-    return AccountOut.of(service.unlink_phone(session, principal.account_id))
+def unlink_phone(principal: RecentSession, session: SessionDep) -> AccountOut:
+    return AccountOut.of(service.unlink_phone(session, principal))
 
 
 # --- Operators -----------------------------------------------------------------------------------------------------
@@ -440,16 +513,8 @@ class OperatorAccountOut(ResponseModel):
     status: str
 
 
-async def _operator_reading_accounts(principal: OperatorPrincipal) -> Principal:
-    principal.require("account", Access.READ)
-    return principal
-
-
-OperatorReader = Annotated[Principal, Depends(_operator_reading_accounts)]
-
-
 @operator_router.get("/accounts", response_model=Page[OperatorAccountOut], summary="Every account (operators only)")
-def list_accounts(_principal: OperatorReader, session: SessionDep, page: PageDep) -> Response:
+def list_accounts(_operator: OperatorReader, session: SessionDep, page: PageDep) -> Response:
     rows, next_cursor = service.list_accounts(session, page)
     return json_response(
         Page[OperatorAccountOut](

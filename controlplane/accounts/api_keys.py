@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from controlplane.accounts.grants import check_key_grant
 from controlplane.accounts.models import ApiKey
-from controlplane.accounts.principal import API_KEY_PREFIX
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import API_KEY_PREFIX, Principal
 from controlplane.accounts.secrets import keyed_hash
 from controlplane.api.pagination import AnySelect
 from controlplane.db import utcnow
-from controlplane.errors import NotFound, Unprocessable
+from controlplane.errors import NotFound
 from controlplane.settings import Settings
 
 
@@ -31,23 +31,18 @@ class IssuedKey:
 def issue_api_key(
     session: Session,
     settings: Settings,
-    account_id: uuid.UUID,
+    issuer: Principal,
     *,
     name: str,
     scopes: Sequence[str],
     expires_at: datetime | None,
 ) -> IssuedKey:
-    unknown = sorted(set(scopes) - ALL_SCOPES)
-    if unknown:
-        raise Unprocessable(f"unknown scopes: {', '.join(unknown)}", details={"allowed": sorted(ALL_SCOPES)})
-    if not scopes:
-        raise Unprocessable("an API key needs at least one scope", details={"allowed": sorted(ALL_SCOPES)})
-    if expires_at is not None and expires_at <= utcnow():
-        raise Unprocessable("expires_at must be in the future")
+    """A new key of ``issuer``'s account, with no more than ``issuer`` holds (``check_key_grant``)."""
+    check_key_grant(issuer, scopes, expires_at)
     prefix = f"{API_KEY_PREFIX}{secrets.token_hex(6)}"
     key = f"{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
-        account_id=account_id,
+        account_id=issuer.account_id,
         name=name,
         prefix=prefix,
         secret_hash=keyed_hash(settings.api_key_pepper, key),

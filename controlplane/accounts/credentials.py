@@ -39,6 +39,7 @@ class SessionRecord:
     id: uuid.UUID
     account_id: uuid.UUID
     csrf_hash: bytes
+    created_at: datetime
     expires_at: datetime
     last_seen_at: datetime
     is_operator: bool
@@ -65,6 +66,7 @@ SESSION_BY_TOKEN_HASH = (
         AuthSession.id,
         AuthSession.account_id,
         AuthSession.csrf_hash,
+        AuthSession.created_at,
         AuthSession.expires_at,
         AuthSession.last_seen_at,
         Account.is_operator,

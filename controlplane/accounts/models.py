@@ -42,6 +42,9 @@ class AuthSession(IdMixin, TimestampMixin, Base):
     csrf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     last_seen_at: Mapped[datetime]
+    # What the person sees in their list of sessions: the browser's own description and a reduced address.
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(IdMixin, TimestampMixin, Base):

@@ -1,7 +1,9 @@
 """Accounts: sign-in (creating the account on first sign-in), the ways into an account, operator grants.
 
 A way into an account is its phone (a keyed hash) or one of its wallets; an account always keeps at least one.
-Changes to them lock the account row, so two concurrent unlinks cannot leave it with none.
+Changes to them lock the account row, so two concurrent unlinks cannot leave it with none. They are made by a
+recently signed-in session (the API's ``RequireRecentSession``), end every other session of the account, and
+tell the person in a notification.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from web3 import Web3
 
 from controlplane.accounts import phone, sessions, wallets
 from controlplane.accounts.models import Account, Wallet
+from controlplane.accounts.principal import Principal
 from controlplane.accounts.twilio_verify import TwilioVerify
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
 from controlplane.errors import Conflict, Forbidden, NotFound, Unprocessable
+from controlplane.notifications import service as notifications
 from controlplane.settings import Settings
 
 AGE_FIELD = "confirm_age_18"
@@ -66,6 +70,7 @@ def sign_in_with_phone(
     code: str,
     confirm_age_18: bool,
     replacing: str | None,
+    device: sessions.Device | None = None,
 ) -> sessions.NewSession:
     """Check the code, then sign in to the number's account, creating it on first sign-in."""
     phone_hash = phone.verify_code(redis, settings, verifier, phone_number, code)
@@ -76,7 +81,7 @@ def sign_in_with_phone(
         account = _in_savepoint(session, lambda: create_account(session, phone_hash=phone_hash))
         if account is None:  # a concurrent first sign-in with this number created it
             account = session.scalars(select(Account).where(Account.phone_hash == phone_hash)).one()
-    return _start(session, settings, account, replacing, new_account)
+    return _start(session, settings, account, replacing, new_account, device)
 
 
 def sign_in_with_wallet(
@@ -88,6 +93,7 @@ def sign_in_with_wallet(
     signature: str,
     confirm_age_18: bool,
     replacing: str | None,
+    device: sessions.Device | None = None,
 ) -> sessions.NewSession:
     """Check the SIWE message and signature, then sign in to the wallet's account, creating it on first sign-in."""
     address = wallets.prove_wallet(redis, settings, message, signature)
@@ -103,15 +109,22 @@ def sign_in_with_wallet(
         account = _in_savepoint(session, create)
         if account is None:  # a concurrent first sign-in with this wallet created it
             account = session.scalars(_wallet_owner(address)).one()
-    return _start(session, settings, account, replacing, new_account)
+    return _start(session, settings, account, replacing, new_account, device)
 
 
 def _start(
-    session: Session, settings: Settings, account: Account, replacing: str | None, new_account: bool
+    session: Session,
+    settings: Settings,
+    account: Account,
+    replacing: str | None,
+    new_account: bool,
+    device: sessions.Device | None,
 ) -> sessions.NewSession:
     if account.status != "active":
         raise Forbidden("this account is not active", code="account_inactive")
-    return sessions.start_session(session, settings, account, replacing=replacing, new_account=new_account)
+    return sessions.start_session(
+        session, settings, account, replacing=replacing, new_account=new_account, device=device
+    )
 
 
 def _require_age(confirmed: bool, consequence: str) -> None:
@@ -144,11 +157,11 @@ def _wallet_owner(address: str) -> Select[Account]:
 
 
 def link_wallet(
-    session: Session, redis: Redis, settings: Settings, account_id: uuid.UUID, *, message: str, signature: str
+    session: Session, redis: Redis, settings: Settings, by: Principal, *, message: str, signature: str
 ) -> Account:
     """Add the wallet that signed ``message`` to the account (same checks as signing in)."""
     address = wallets.prove_wallet(redis, settings, message, signature)
-    account = _locked(session, account_id)
+    account = _locked(session, by.account_id)
     owner = session.scalar(select(Wallet.account_id).where(Wallet.address == address))
     if owner == account.id:
         return account
@@ -158,6 +171,7 @@ def link_wallet(
         _in_savepoint(session, lambda: _add_wallet(session, account, address)) is None
     ):  # linked elsewhere in the meantime
         raise _in_use("wallet")
+    _ways_in_changed(session, by, f"The wallet {_short(address)} was linked to your account.")
     return account
 
 
@@ -167,8 +181,8 @@ def _add_wallet(session: Session, account: Account, address: str) -> Account:
     return account
 
 
-def unlink_wallet(session: Session, account_id: uuid.UUID, address: str) -> Account:
-    account = _locked(session, account_id)
+def unlink_wallet(session: Session, by: Principal, address: str) -> Account:
+    account = _locked(session, by.account_id)
     wallet = next((w for w in account.wallets if w.address == _checksummed(address)), None)
     if wallet is None:
         raise NotFound("no such wallet on this account")
@@ -176,6 +190,7 @@ def unlink_wallet(session: Session, account_id: uuid.UUID, address: str) -> Acco
         raise _last_way_in()
     account.wallets.remove(wallet)
     session.flush()
+    _ways_in_changed(session, by, f"The wallet {_short(wallet.address)} was unlinked from your account.")
     return account
 
 
@@ -190,14 +205,14 @@ def link_phone(
     redis: Redis,
     settings: Settings,
     verifier: TwilioVerify,
-    account_id: uuid.UUID,
+    by: Principal,
     *,
     phone_number: str,
     code: str,
 ) -> Account:
     """Set the account's phone (replacing the one it had) once the code for it checks out."""
     phone_hash = phone.verify_code(redis, settings, verifier, phone_number, code)
-    account = _locked(session, account_id)
+    account = _locked(session, by.account_id)
     owner = session.scalar(select(Account.id).where(Account.phone_hash == phone_hash))
     if owner == account.id:
         return account
@@ -207,6 +222,7 @@ def link_phone(
         _in_savepoint(session, lambda: _set_phone(session, account, phone_hash)) is None
     ):  # linked elsewhere in the meantime
         raise _in_use("phone number")
+    _ways_in_changed(session, by, "A phone number was linked to your account (replacing any other).")
     return account
 
 
@@ -216,13 +232,33 @@ def _set_phone(session: Session, account: Account, phone_hash: bytes | None) -> 
     return account
 
 
-def unlink_phone(session: Session, account_id: uuid.UUID) -> Account:
-    account = _locked(session, account_id)
+def unlink_phone(session: Session, by: Principal) -> Account:
+    account = _locked(session, by.account_id)
     if account.phone_hash is None:
         raise NotFound("this account has no phone number")
     if not account.wallets:
         raise _last_way_in()
-    return _set_phone(session, account, None)
+    _set_phone(session, account, None)
+    _ways_in_changed(session, by, "The phone number was unlinked from your account.")
+    return account
+
+
+def _ways_in_changed(session: Session, by: Principal, what: str) -> None:
+    """A way in was added or removed: every other session ends, and the person is told."""
+    ended = sessions.end_other_sessions(session, by.account_id, by.session_id)
+    notifications.notify(
+        session,
+        by.account_id,
+        "sign_in_methods_changed",
+        "How you sign in has changed",
+        f"{what} Every other session of your account was signed out ({ended}). "
+        "If this was not you, sign in, remove what you do not recognise and revoke your API keys.",
+        {"sessions_ended": ended},
+    )
+
+
+def _short(address: str) -> str:
+    return f"{address[:6]}...{address[-4:]}"  # enough to recognise; the address itself is kept in one place
 
 
 def _locked(session: Session, account_id: uuid.UUID) -> Account:

@@ -10,17 +10,28 @@ import base64
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession
 from controlplane.accounts.principal import Principal
 from controlplane.accounts.secrets import keyed_hash, new_token
+from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
+from controlplane.errors import NotFound
 from controlplane.settings import Settings
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the person sees of a sign-in in their list of sessions."""
+
+    user_agent: str | None
+    client: str | None  # already reduced
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,13 @@ def csrf_token_for(settings: Settings, token: str) -> str:
 
 
 def start_session(
-    session: Session, settings: Settings, account: Account, *, replacing: str | None, new_account: bool = False
+    session: Session,
+    settings: Settings,
+    account: Account,
+    *,
+    replacing: str | None,
+    new_account: bool = False,
+    device: Device | None = None,
 ) -> NewSession:
     """A fresh session for ``account``; the caller's previous one (its cookie's token), if any, ends."""
     if replacing:
@@ -54,14 +71,35 @@ def start_session(
             csrf_hash=keyed_hash(settings.session_secret, csrf_token),
             expires_at=expires_at,
             last_seen_at=now,
+            user_agent=device.user_agent if device else None,
+            client=device.client if device else None,
         )
     )
     session.flush()
     return NewSession(account, token, csrf_token, expires_at, new_account)
 
 
-def end_session(session: Session, session_id: uuid.UUID) -> None:
-    session.execute(delete(AuthSession).where(AuthSession.id == session_id))
+def end_session(session: Session, account_id: uuid.UUID, session_id: uuid.UUID, *, must_exist: bool = False) -> None:
+    ended = session.execute(
+        delete(AuthSession).where(AuthSession.id == session_id, AuthSession.account_id == account_id)
+    )
+    if must_exist and not ended.rowcount:  # type: ignore[attr-defined]
+        raise NotFound("no such session")
+
+
+def end_other_sessions(session: Session, account_id: uuid.UUID, keep: uuid.UUID | None) -> int:
+    """End every session of the account but ``keep`` (the caller's own, if it is a session)."""
+    stmt = delete(AuthSession).where(AuthSession.account_id == account_id)
+    if keep is not None:
+        stmt = stmt.where(AuthSession.id != keep)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def list_sessions(
+    session: Session, account_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[AuthSession], str | None]:
+    live = select(AuthSession).where(AuthSession.account_id == account_id, AuthSession.expires_at > utcnow())
+    return paginate(session, live, AuthSession.created_at, AuthSession.id, page)
 
 
 def end_session_by_token(session: Session, settings: Settings, token: str) -> None:

@@ -17,7 +17,9 @@ from controlplane.api.contract import install_contract
 from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
 from controlplane.api.middleware import HeadAsGetMiddleware, RequestContextMiddleware
+from controlplane.api.openapi import describe_access
 from controlplane.api.pagination import LoopPageReader
+from controlplane.audit.api import router as audit_router
 from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
 from controlplane.billing.schemas import SETTINGS_LIMITS as BILLING_LIMITS
@@ -78,11 +80,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(billing_operator_router)
     app.include_router(notifications_router)
+    app.include_router(audit_router)
+    # The contract first (error responses, published limits), then each operation's access rule on top of it.
     install_contract(app, runtime.settings, [*DEPLOYMENT_LIMITS, *BILLING_LIMITS], DEPLOYMENT_MODELS)
+    describe_access(app)
     # Added last = outermost: the request id wraps everything, idempotency sits inside it, HEAD is served as GET
     # innermost (so the logs still say HEAD).
     app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(IdempotencyMiddleware, runtime=lambda: app.state.runtime)
+    app.add_middleware(
+        IdempotencyMiddleware, runtime=lambda: app.state.runtime, credentials=lambda: app.state.credentials
+    )
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
     return app

@@ -4,7 +4,7 @@ One place decides it, once per request (``RequestContextMiddleware`` puts it in 
 rate limits and the logs all read it from there. A forwarded header counts only when the peer is one of the
 ``trusted_proxies`` (CIDRs; none by default): anyone else could write any address in it and pick a fresh rate-limit
 bucket per request. Behind a chain of proxies, the address is the first one from the right that is not a trusted
-proxy itself.
+proxy itself. What is kept of it (the API logs, the list of a person's sessions) is reduced: ``reduce_client_address``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ settings decide are published as configured.
 
 An operation's error responses are derived from what it is built of, so a new route is documented the way it
 will behave: authentication (401, 403), a path parameter (404), parameters or a body (422, in the one error
-shape), a JSON body (400 malformed, 413 too large), a page (400 for a cursor this API did not issue), a session
-requirement (400). What only the service knows (409, 429, 502, 503 ...) a route declares with ``responses=``.
+shape), a JSON body (400 malformed, 413 too large), a page (400 for a cursor this API did not issue). What only
+the service knows (409, 429, 502, 503 ...) a route declares with ``responses=``.
 There is no blanket ``4XX``: a status an operation does not list is a status it never answers.
 """
 
@@ -20,7 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
-from controlplane.accounts.principal import current_principal, require_session
+from controlplane.accounts.principal import current_principal
 from controlplane.api.pagination import page_params
 from controlplane.api.schemas import ErrorResponse
 from controlplane.settings import Settings
@@ -29,12 +29,14 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 # Why each status can happen, by what causes it; an operation's description of a status joins its causes.
-AUTHENTICATED = {401: "Missing or invalid credentials", 403: "The credential lacks the scope, or the origin is refused"}
+AUTHENTICATED = {
+    401: "Missing or invalid credentials",
+    403: "The credential does not allow this (its scopes, the operator role, a session where one is required)",
+}
 NAMED_RESOURCE = {404: "Nothing by that name or id in this account"}
 VALIDATED = {422: "The request does not match its schema (`validation_error`, naming the field)"}
 JSON_BODY = {400: "The body is not valid JSON (`malformed_json`)", 413: "The body is over the size limit"}
 PAGED = {400: "The cursor is not one this API issued (`invalid_cursor`)"}
-SESSION_ONLY = {400: "Needs the session cookie, not an API key (`session_required`)"}
 UNAVAILABLE = {503: "The database or Redis is unavailable; retry (`Retry-After`)"}
 
 
@@ -106,8 +108,6 @@ def error_causes(route: Any) -> dict[int, list[str]]:
         add(JSON_BODY)
     if page_params in calls:
         add(PAGED)
-    if require_session in calls:
-        add(SESSION_ONLY)
     for status, response in (route.responses or {}).items():
         if str(status)[0] in "45":
             causes.setdefault(int(status), []).append(str(response.get("description", "")))

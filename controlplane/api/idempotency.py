@@ -1,116 +1,48 @@
 """``Idempotency-Key`` on POST: a retried create returns the first answer instead of creating twice.
 
-The key is scoped to the caller's credential (a keyed hash of it; the client address for anonymous calls). The
-first request claims the key; a retry with the same body replays the stored response; the same key with another
+The caller is authenticated first, with the same checks the endpoint makes (CSRF included for the cookie), and the
+key is scoped to that credential (a keyed hash of the API key's or session's id; the client address for calls
+that present no credential). A request whose credential fails is not looked up at all: the endpoint answers it
+(401, 403), so a dead session can never fetch an earlier answer.
+
+The first request claims the key; a retry with the same body replays the stored answer; the same key with another
 body is refused (422); a retry while the first is still running gets 409. Only successful answers are kept, so a
-request that failed can be retried with its key. Records expire after ``idempotency_ttl_hours``.
+failed request can be retried with its key. An answer that shows a secret once (it sets a cookie, or says
+``Cache-Control: no-store``, as a new API key does) is never stored: a retry gets 409
+``idempotent_secret_not_replayable``. Records expire after ``idempotency_ttl_hours`` and go with the account.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import JSON, Integer, LargeBinary, String, UniqueConstraint, delete, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane.accounts.credentials import CredentialStore
+from controlplane.accounts.principal import Principal, authenticate, presents_credential
 from controlplane.accounts.secrets import keyed_hash
 from controlplane.api.middleware import send_json
-from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
 from controlplane.errors import AppError, error_body
+from controlplane.idempotency import service
+from controlplane.idempotency.service import Answer, Claim, Outcome
 from controlplane.runtime import Runtime
 
 HEADER = b"idempotency-key"
 _KEPT_HEADERS = (b"content-type", b"location")
 
 
-class IdempotencyRecord(IdMixin, TimestampMixin, Base):
-    __tablename__ = "idempotency_records"
-
-    scope_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    key: Mapped[str] = mapped_column(String(255))
-    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-
-    __table_args__ = (UniqueConstraint("scope_hash", "key"),)
-
-
-@dataclass(frozen=True)
-class Claim:
-    outcome: str  # "new", "replay", "mismatch", "in_progress"
-    record_id: uuid.UUID | None = None
-    status_code: int = 0
-    headers: list[list[str]] | None = None
-    body: bytes = b""
-
-
-def claim(runtime: Runtime, scope_hash: bytes, key: str, request_hash: bytes) -> Claim:
-    now = utcnow()
-    with runtime.transaction() as session:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope_hash == scope_hash,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.expires_at <= now,
-            )
-        )
-        inserted = session.execute(
-            insert(IdempotencyRecord)
-            .values(
-                id=uuid.uuid4(),
-                scope_hash=scope_hash,
-                key=key,
-                request_hash=request_hash,
-                expires_at=now + timedelta(hours=runtime.settings.idempotency_ttl_hours),
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.id)
-        ).scalar_one_or_none()
-        if inserted is not None:
-            return Claim("new", inserted)
-        record = session.scalars(
-            select(IdempotencyRecord).where(IdempotencyRecord.scope_hash == scope_hash, IdempotencyRecord.key == key)
-        ).one()
-        if record.request_hash != request_hash:
-            return Claim("mismatch")
-        if record.status_code is None:
-            return Claim("in_progress")
-        return Claim("replay", record.id, record.status_code, record.response_headers, record.response_body or b"")
-
-
-def settle(
-    runtime: Runtime, record_id: uuid.UUID, status: int, headers: list[list[str]], body: bytes, sets_cookie: bool
-) -> None:
-    with runtime.transaction() as session:
-        record = session.get(IdempotencyRecord, record_id)
-        if record is None:
-            return
-        # A response that signs someone in (sets a cookie, carries a CSRF token) is never stored for replay.
-        if 200 <= status < 300 and not sets_cookie:
-            record.status_code, record.response_headers, record.response_body = status, headers, body
-        else:
-            session.delete(record)
-
-
-def purge_expired(runtime: Runtime) -> int:
-    with runtime.transaction() as session:
-        result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, runtime: Callable[[], Runtime]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, runtime: Callable[[], Runtime], credentials: Callable[[], CredentialStore]
+    ) -> None:
         self.app = app
         self.runtime = runtime
+        self.credentials = credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
@@ -126,41 +58,52 @@ class IdempotencyMiddleware:
         except AppError as exc:
             await send_json(send, exc.status_code, exc.to_body(), [])
             return
-        await self._idempotent(scope, send, key, request_body)
-
-    async def _idempotent(self, scope: Scope, send: Send, key: str, request_body: bytes) -> None:
         runtime = self.runtime()
-        scope_hash = keyed_hash(runtime.settings.session_secret, _credential(scope))
+        request = Request(scope)
+        caller: Principal | None = None
+        if presents_credential(request, runtime.settings):
+            try:
+                caller = await authenticate(request, runtime.settings, self.credentials())
+            except AppError:
+                await self.app(scope, _replaying(request_body), send)  # the endpoint refuses it, as always
+                return
+            scope.setdefault("state", {})["principal"] = caller  # resolved once per request
+        await self._idempotent(scope, send, runtime, caller, key, request_body)
+
+    async def _idempotent(
+        self, scope: Scope, send: Send, runtime: Runtime, caller: Principal | None, key: str, request_body: bytes
+    ) -> None:
+        secret = runtime.settings.session_secret
+        scope_hash = keyed_hash(secret, _identity(scope, caller))
         # Keyed: a request body (a phone number, say) must not be recoverable from the stored digest.
         request_hash = keyed_hash(
-            runtime.settings.session_secret,
-            "\0".join([scope["path"], scope.get("query_string", b"").decode("latin-1"), request_body.hex()]),
+            secret, "\0".join([scope["path"], scope.get("query_string", b"").decode("latin-1"), request_body.hex()])
         )
-        found = await anyio.to_thread.run_sync(claim, runtime, scope_hash, key, request_hash)
-        if found.outcome == "mismatch":
+        found = await anyio.to_thread.run_sync(
+            _claim, runtime, scope_hash, key, request_hash, caller.account_id if caller else None
+        )
+        if found.outcome is Outcome.MISMATCH:
             message = "this Idempotency-Key was used with a different request"
             await send_json(send, 422, error_body("idempotency_key_reused", message), [])
-        elif found.outcome == "in_progress":
+        elif found.outcome is Outcome.IN_PROGRESS:
             message = "a request with this Idempotency-Key is still in progress"
             await send_json(send, 409, error_body("idempotency_key_in_use", message), [])
-        elif found.outcome == "replay":
+        elif found.outcome is Outcome.SECRET:
+            message = (
+                "the request with this Idempotency-Key succeeded, and its answer showed a secret once; "
+                "it is not kept, so it cannot be sent again (list what exists instead)"
+            )
+            await send_json(send, 409, error_body("idempotent_secret_not_replayable", message), [])
+        elif found.outcome is Outcome.REPLAY:
             await _replay(send, found)
         else:
             assert found.record_id is not None
-            await self._run_and_settle(scope, send, runtime, found.record_id, request_body)
+            await self._run_and_settle(scope, send, runtime, found, request_body)
 
     async def _run_and_settle(
-        self, scope: Scope, send: Send, runtime: Runtime, record_id: uuid.UUID, request_body: bytes
+        self, scope: Scope, send: Send, runtime: Runtime, found: Claim, request_body: bytes
     ) -> None:
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": [], "sets_cookie": False}
-        delivered = False
-
-        async def replay_body() -> Message:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": request_body, "more_body": False}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": [], "secret": False}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -168,18 +111,59 @@ class IdempotencyMiddleware:
                 captured["headers"] = [
                     [name.decode(), value.decode()] for name, value in message["headers"] if name in _KEPT_HEADERS
                 ]
-                captured["sets_cookie"] = any(name == b"set-cookie" for name, _ in message["headers"])
+                captured["secret"] = _shows_secret(message["headers"])
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, replay_body, capture)
+            await self.app(scope, _replaying(request_body), capture)
         finally:
-            body = b"".join(captured["body"])
-            await anyio.to_thread.run_sync(
-                settle, runtime, record_id, captured["status"], captured["headers"], body, captured["sets_cookie"]
-            )
+            answer = Answer(captured["status"], captured["headers"], b"".join(captured["body"]), captured["secret"])
+            assert found.record_id is not None
+            await anyio.to_thread.run_sync(_settle, runtime, found.record_id, answer)
+
+
+def _claim(  # on a worker thread
+    runtime: Runtime, scope_hash: bytes, key: str, request_hash: bytes, account_id: uuid.UUID | None
+) -> Claim:
+    ttl = timedelta(hours=runtime.settings.idempotency_ttl_hours)
+    with runtime.transaction() as session:
+        return service.claim(session, scope_hash, key, request_hash, account_id=account_id, ttl=ttl)
+
+
+def _settle(runtime: Runtime, record_id: uuid.UUID, answer: Answer) -> None:  # on a worker thread
+    with runtime.transaction() as session:
+        service.settle(session, record_id, answer)
+
+
+def _identity(scope: Scope, caller: Principal | None) -> str:
+    if caller is not None:
+        return caller.identity
+    client = scope.get("client") or ("unknown", 0)
+    return f"anonymous:{client[0]}"
+
+
+def _shows_secret(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"set-cookie":
+            return True
+        if name == b"cache-control" and b"no-store" in value.lower():
+            return True
+    return False
+
+
+def _replaying(body: bytes) -> Receive:
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def _replay(send: Send, found: Claim) -> None:
@@ -207,14 +191,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if header == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def _credential(scope: Scope) -> str:
-    authorization = _header(scope, b"authorization")
-    if authorization:
-        return "authorization:" + authorization
-    cookie = _header(scope, b"cookie")
-    if cookie:
-        return "cookie:" + cookie
-    client = scope.get("client") or ("unknown", 0)
-    return f"anonymous:{client[0]}"

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
+from controlplane.accounts.principal import Principal, Public, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.api.text import Timestamp
+from controlplane.audit.service import OperatorWriteAudit
 from controlplane.billing import checkout, deposits, ledger, metering
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
@@ -74,6 +75,7 @@ def create_checkout(
 @router.post(
     "/webhooks/stripe",
     response_model=WebhookOut,
+    dependencies=[Depends(Public("Stripe's calls: the Stripe-Signature header is the credential"))],
     responses=answers({400: "The Stripe-Signature header does not verify (`invalid_signature`)"}),
 )
 async def stripe_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
@@ -121,11 +123,12 @@ def list_deposits(principal: ReadBilling, session: SessionDep, page: PageDep, se
 def adjust_balance(
     account_id: uuid.UUID,
     body: AdjustmentCreate,
-    _operator: OperatorPrincipal,
+    audit: OperatorWriteAudit,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:
     """Record an adjustment (either sign) or a refund (negative) on an account's ledger."""
+    audit.details = {"amount": body.amount, "kind": body.kind, "reason": body.reason}
     applied = ledger.adjust(
         session,
         settings,

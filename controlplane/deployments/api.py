@@ -15,12 +15,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope
+from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.api.uploads import parse_yaml
+from controlplane.audit.service import OperatorWriteAudit
 from controlplane.deployments import service
 from controlplane.deployments.models import Namespace, Operation, OperationEvent, OperationResult
 from controlplane.deployments.schemas import (
@@ -248,7 +249,7 @@ operator_router = APIRouter(prefix="/v1/operator/namespaces", tags=["operator"])
 
 @operator_router.post("/{namespace_id}/retry", status_code=202, response_model=Accepted)
 def retry_namespace(
-    namespace_id: uuid.UUID, _operator: OperatorPrincipal, session: SessionDep, runtime: RuntimeDep
+    namespace_id: uuid.UUID, _audit: OperatorWriteAudit, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Reconcile a stalled namespace again, its failure count reset."""
     return accepted(service.retry_stalled(session, _ctx(runtime), namespace_id))

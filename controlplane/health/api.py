@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from controlplane.accounts.principal import Public
 from controlplane.api.deps import RuntimeDep
 from controlplane.errors import error_body
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Depends(Public("probes for load balancers and orchestrators"))])
 
 
 @router.get("/healthz", summary="The process is alive")

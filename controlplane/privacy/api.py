@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from controlplane.accounts.principal import OperatorPrincipal, Principal, RequireScope, SessionPrincipal
+from controlplane.accounts.principal import (
+    OperatorReader,
+    Principal,
+    Public,
+    RecentSession,
+    RequireScope,
+    RequireScopes,
+)
 from controlplane.accounts.scopes import Access
 from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep
@@ -58,7 +65,7 @@ async def my_api_logs(principal: ReadAccount, reader: PageReaderDep, page: PageD
 
 @operator_router.get("/api-logs", response_model=Page[ApiLogOut])
 async def search_api_logs(
-    _operator: OperatorPrincipal,
+    _operator: OperatorReader,
     reader: PageReaderDep,
     page: PageDep,
     account_id: uuid.UUID | None = None,
@@ -79,9 +86,6 @@ async def search_api_logs(
     if until is not None:
         stmt = stmt.where(ApiLog.created_at < until)
     return await _page(reader, stmt, page)
-
-
-WriteAccount = Annotated[Principal, Depends(RequireScope("account", Access.WRITE))]
 
 
 class DeletionRequest(ApiModel):
@@ -107,15 +111,32 @@ def _deletion_out(deletion: AccountDeletion) -> DeletionOut:
     )  # fmt: skip
 
 
+# The export holds every family's data: a key needs every family's read scope for it (a session has them all).
+ReadEverything = Annotated[
+    Principal,
+    Depends(
+        RequireScopes(("account", Access.READ), ("api-keys", Access.READ), ("namespaces", Access.READ),
+                      ("billing", Access.READ))
+    ),
+]  # fmt: skip
+ReadConfigs = Annotated[Principal, Depends(RequireScope("namespaces", Access.READ))]
+
+
 @router.get("/export")
-def export(principal: ReadAccount, session: SessionDep) -> dict[str, Any]:
-    """Everything held about you, in one JSON document."""
+def export(principal: ReadEverything, session: SessionDep) -> dict[str, Any]:
+    """Everything held about you, in one JSON document.
+
+    It holds the data of every scope family (the account, API keys, namespaces with their environment values,
+    billing), so an API key needs `account:read`, `api-keys:read`, `namespaces:read` and `billing:read`; a
+    session may always."""
     return export_account(session, principal.account_id)
 
 
 @router.get("/configs", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
-def configs(principal: ReadAccount, session: SessionDep) -> Response:
-    """Every namespace's configuration as YAML (the format ``PUT /v1/namespaces/{name}/config`` applies), zipped."""
+def configs(principal: ReadConfigs, session: SessionDep) -> Response:
+    """Every namespace's configuration as YAML (the format ``PUT /v1/namespaces/{name}/config`` applies), zipped.
+
+    It holds namespace configurations only (environment values included), so it needs `namespaces:read`."""
     return Response(
         configs_archive(session, principal.account_id),
         media_type="application/zip",
@@ -130,13 +151,14 @@ def configs(principal: ReadAccount, session: SessionDep) -> Response:
     responses=answers({409: "The account is already being deleted (`deletion_in_progress`)"}),
 )
 def delete_account(
-    body: DeletionRequest, principal: SessionPrincipal, session: SessionDep, runtime: RuntimeDep
+    body: DeletionRequest, principal: RecentSession, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Delete the account: stacks are destroyed first, then personal data is erased; billing records are kept,
-    detached from you. Answers at once; follow ``status_url``."""
-    principal.require("account", Access.WRITE)
+    detached from you. Answers at once; follow ``status_url``. Needs a session that signed in recently (never an
+    API key)."""
     deletion = request_deletion(session, Context(runtime.settings, runtime.redis), principal.account_id)
     response = json_response(_deletion_out(deletion), 202)
+    response.headers["Cache-Control"] = "no-store"  # the deletion id is the status page's only credential
     response.delete_cookie(runtime.settings.session_cookie_name, path="/")
     return response
 
@@ -144,7 +166,11 @@ def delete_account(
 deletions_router = APIRouter(prefix="/v1/account-deletions", tags=["privacy"])
 
 
-@deletions_router.get("/{deletion_id}", response_model=DeletionOut)
+@deletions_router.get(
+    "/{deletion_id}",
+    response_model=DeletionOut,
+    dependencies=[Depends(Public("the account's credentials are gone; the unguessable deletion id is the credential"))],
+)
 def deletion_status(deletion_id: uuid.UUID, session: SessionDep) -> DeletionOut:
     """Where an account deletion stands. The id, returned once by ``DELETE /v1/account``, is the credential."""
     return _deletion_out(get_deletion(session, deletion_id))

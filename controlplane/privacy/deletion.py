@@ -21,6 +21,7 @@ from controlplane.db import utcnow
 from controlplane.deployments.models import DesiredState, Namespace, Status
 from controlplane.deployments.service import Context, retry_stalled, transition
 from controlplane.errors import Conflict, NotFound
+from controlplane.idempotency.service import forget_account
 from controlplane.privacy.models import AccountDeletion, ApiLog
 from controlplane.queue import PendingJob, enqueue_after_commit, job_id
 from controlplane.runtime import get_runtime
@@ -40,6 +41,7 @@ def request_deletion(session: Session, ctx: Context, account_id: uuid.UUID) -> A
     # Signed out everywhere at once: no credential outlives the request.
     session.execute(delete(AuthSession).where(AuthSession.account_id == account_id))
     session.execute(delete(ApiKey).where(ApiKey.account_id == account_id))
+    forget_account(session, account_id)  # what they asked for, and the answers, go too
     namespaces = session.scalars(
         select(Namespace).where(Namespace.account_id == account_id, Namespace.desired_state != DesiredState.DELETED)
     ).all()
@@ -100,6 +102,7 @@ def erase_personal_data(session: Session, account_id: uuid.UUID) -> None:
     session.execute(delete(Wallet).where(Wallet.account_id == account_id))
     session.execute(delete(AuthSession).where(AuthSession.account_id == account_id))
     session.execute(delete(ApiKey).where(ApiKey.account_id == account_id))
+    forget_account(session, account_id)
     session.execute(delete(Account).where(Account.id == account_id))
 
 

@@ -33,14 +33,18 @@ RETENTION: tuple[Retention, ...] = (
               "controlplane.privacy.retention.purge_api_logs"),
     Retention("Container volumes of a namespace suspended for zero balance", "1 day after suspension",
               "controlplane.billing.jobs.release_suspended_volumes"),
-    Retention("Sessions", "until sign-out or expiry (session_ttl_hours)",
+    Retention("Sessions (with the browser's user agent and the reduced client address)",
+              "until sign-out or expiry (session_ttl_hours)",
               "controlplane.privacy.retention.purge_expired_sessions"),
-    Retention("Idempotency records", "24 hours (idempotency_ttl_hours)",
+    Retention("Idempotency records (never an answer that showed a secret)",
+              "24 hours (idempotency_ttl_hours), or until account deletion if sooner",
               "controlplane.worker.jobs.purge_idempotency_records"),
     Retention("Deployment configurations (namespaces, apps)", "while the account exists", "account deletion"),
     Retention("Phone number hash, wallet addresses, API keys", "while the account exists", "account deletion"),
     Retention("Billing records (ledger, deposits with wallet address and transaction hash)",
               "kept for accounting, detached from the person at account deletion", "never deleted"),
+    Retention("Operator audit log (operator and target ids, route, request id)",
+              "kept for accountability; the ids point at nobody once the accounts are erased", "never deleted"),
 )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ def transactional_job(fn: Callable[Concatenate[Session, P], R]) -> Callable[P, R
 
 
 def purge_idempotency_records() -> int:
-    from controlplane.api.idempotency import purge_expired
+    from controlplane.idempotency.service import purge_expired
 
-    return purge_expired(get_runtime())
+    with get_runtime().transaction() as session:
+        return purge_expired(session)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.api import account_router, auth_router, operator_router, router
 from controlplane.accounts.models import Account, ApiKey
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.scopes import KNOWN_SCOPES
 from controlplane.accounts.service import set_operator
 from controlplane.db import utcnow
 from tests.accounts.helpers import PHONE, error_code
@@ -36,30 +36,30 @@ class Endpoint:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/account", "/v1/account", "account:read"),
-    Endpoint("POST", "/v1/account/wallets", "/v1/account/wallets", "account:write", MESSAGE),
-    Endpoint("DELETE", "/v1/account/wallets/{address}", f"/v1/account/wallets/{ADDRESS}", "account:write"),
-    Endpoint("POST", "/v1/account/phone/start", "/v1/account/phone/start", "account:write", {"phone": PHONE}),
-    Endpoint(
-        "POST",
-        "/v1/account/phone/verify",
-        "/v1/account/phone/verify",
-        "account:write",
-        {"phone": PHONE, "code": "1234"},
-    ),
-    Endpoint("DELETE", "/v1/account/phone", "/v1/account/phone", "account:write"),
+    Endpoint("GET", "/v1/account/sessions", "/v1/account/sessions", "account:read"),
+    Endpoint("DELETE", "/v1/account/sessions", "/v1/account/sessions", "account:write"),
+    Endpoint("DELETE", "/v1/account/sessions/{session_id}", f"/v1/account/sessions/{ZERO_ID}", "account:write"),
     Endpoint("GET", "/v1/api-keys", "/v1/api-keys", "api-keys:read"),
-    Endpoint("POST", "/v1/api-keys", "/v1/api-keys", "api-keys:write", {"name": "k", "scopes": ["billing:read"]}),
+    Endpoint("POST", "/v1/api-keys", "/v1/api-keys", "api-keys:write", {"name": "k", "scopes": ["api-keys:read"]}),
     Endpoint("DELETE", "/v1/api-keys/{key_id}", f"/v1/api-keys/{ZERO_ID}", "api-keys:write"),
     Endpoint("GET", "/v1/auth/session", "/v1/auth/session", None),
-    Endpoint("GET", "/v1/operator/accounts", "/v1/operator/accounts", "account:read"),
+    Endpoint("GET", "/v1/operator/accounts", "/v1/operator/accounts", "operator:read"),
 ]
-# Endpoints anyone may call (signing in) or that need a session, not a key.
+# Changing how one signs in needs a recent session: no key, whatever its scopes.
+SESSION_ONLY = [
+    Endpoint("POST", "/v1/account/wallets", "/v1/account/wallets", None, MESSAGE),
+    Endpoint("DELETE", "/v1/account/wallets/{address}", f"/v1/account/wallets/{ADDRESS}", None),
+    Endpoint("POST", "/v1/account/phone/start", "/v1/account/phone/start", None, {"phone": PHONE}),
+    Endpoint("POST", "/v1/account/phone/verify", "/v1/account/phone/verify", None, {"phone": PHONE, "code": "1234"}),
+    Endpoint("DELETE", "/v1/account/phone", "/v1/account/phone", None),
+    Endpoint("POST", "/v1/auth/logout", "/v1/auth/logout", None),
+]
+# Endpoints anyone may call (signing in).
 UNAUTHENTICATED = {
     ("POST", "/v1/auth/otp/start"),
     ("POST", "/v1/auth/otp/verify"),
     ("GET", "/v1/auth/siwe/nonce"),
     ("POST", "/v1/auth/siwe/verify"),
-    ("POST", "/v1/auth/logout"),
 }
 
 
@@ -81,7 +81,16 @@ def test_the_table_covers_every_accounts_endpoint() -> None:
         if isinstance(route, APIRoute)
         for method in route.methods
     }
-    assert routed == {(e.method, e.path) for e in ENDPOINTS} | UNAUTHENTICATED
+    assert routed == {(e.method, e.path) for e in [*ENDPOINTS, *SESSION_ONLY]} | UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("endpoint", SESSION_ONLY, ids=lambda e: f"{e.method} {e.path}")
+def test_no_key_reaches_what_needs_a_session(
+    client: TestClient, operator: Account, make_key: Callable[..., str], endpoint: Endpoint
+) -> None:
+    response = call(client, endpoint, make_key(operator, sorted(KNOWN_SCOPES)))
+    assert response.status_code == 403, response.text
+    assert error_code(response) in {"recent_session_required", "session_required"}
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
@@ -99,7 +108,7 @@ def test_a_key_is_refused_where_its_scopes_do_not_reach(
 ) -> None:
     assert endpoint.scope is not None
     family, _, access = endpoint.scope.partition(":")
-    lacking = sorted(s for s in ALL_SCOPES if not s.startswith(f"{family}:"))
+    lacking = sorted(s for s in KNOWN_SCOPES if not s.startswith(f"{family}:"))
     if access == "write":
         lacking.append(f"{family}:read")  # read does not give write
     response = call(client, endpoint, make_key(operator, lacking))

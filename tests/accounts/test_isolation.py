@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, Wallet
 from controlplane.accounts.service import create_account
-from tests.accounts.helpers import error_code
+from tests.accounts.helpers import SignIn, error_code
 
 
 @pytest.fixture
@@ -46,15 +46,19 @@ def test_another_accounts_key_cannot_be_revoked_or_listed(
 
 
 def test_another_accounts_wallet_cannot_be_read_or_unlinked(
-    client: TestClient, alice: Account, bob: Account, make_key: Callable[..., str], db: Session
+    client: TestClient, alice: Account, bob: Account, make_key: Callable[..., str], db: Session, sign_in: SignIn
 ) -> None:
     bobs_key = make_key(bob)
     body = client.get("/v1/account", headers=bearer(bobs_key)).json()
     assert body["id"] == str(bob.id)
     assert body["wallets"] == []
+    signed = sign_in.with_wallet(EthAccount.create())  # someone else's session, recent enough to unlink
+    csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
     for wallet in alice.wallets:
-        response = client.delete(f"/v1/account/wallets/{wallet.address}", headers=bearer(bobs_key))
-        assert response.status_code == 404
+        with_key = client.delete(f"/v1/account/wallets/{wallet.address}", headers=bearer(bobs_key))
+        assert with_key.status_code == 403  # no key unlinks anything
+        with_session = client.delete(f"/v1/account/wallets/{wallet.address}", headers=csrf)
+        assert with_session.status_code == 404  # and a session finds no wallet of another account
     assert len(db.scalars(select(Wallet).where(Wallet.account_id == alice.id)).all()) == 2
 
 

@@ -163,7 +163,7 @@ def test_logout_ends_the_session_server_side(client: TestClient, signed_in: http
 
 def test_logout_needs_a_session(client: TestClient, auth: dict[str, str]) -> None:
     response = client.post("/v1/auth/logout", headers=auth)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert error_code(response) == "session_required"
 
 

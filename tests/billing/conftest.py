@@ -18,7 +18,8 @@ from web3.contract import Contract
 
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account, Wallet
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import account_owner
+from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.runtime import Runtime
 from controlplane.settings import DepositToken, Settings
@@ -136,9 +137,9 @@ class Customer:
 
 @pytest.fixture
 def make_customer(db: Session, settings: Settings) -> Callable[..., Customer]:
-    def make(scopes: frozenset[str] | list[str] = ALL_SCOPES) -> Customer:
+    def make(scopes: frozenset[str] | list[str] = TENANT_SCOPES) -> Customer:
         account = create_account(db)
-        key = issue_api_key(db, settings, account.id, name="t", scopes=list(scopes), expires_at=None).key
+        key = issue_api_key(db, settings, account_owner(account.id), name="t", scopes=list(scopes), expires_at=None).key
         return Customer(account, {"Authorization": f"Bearer {key}"})
 
     return make

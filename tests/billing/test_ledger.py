@@ -16,7 +16,9 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account
+from controlplane.accounts.principal import account_owner
 from controlplane.accounts.service import create_account, set_operator
 from controlplane.billing import ledger
 from controlplane.billing.models import BillingAccount, EntryKind, EntrySource, LedgerEntry
@@ -251,6 +253,10 @@ def test_operators_record_adjustments_and_refunds(
     body = {"kind": "adjustment", "amount": 5_000, "reason": "goodwill", "idempotency_key": "goodwill-1"}
     assert client.post(url, json=body, headers=someone.headers).status_code == 403  # not an operator
     set_operator(db, operator.id, True)
+    assert client.post(url, json=body, headers=operator.headers).status_code == 403  # a key without operator:write
+    owner = account_owner(operator.id, is_operator=True)
+    ops_key = issue_api_key(db, settings, owner, name="ops", scopes=["operator:write"], expires_at=None).key
+    operator = Customer(operator.account, {"Authorization": f"Bearer {ops_key}"})
     first = client.post(url, json=body, headers=operator.headers)
     again = client.post(url, json=body, headers=operator.headers)
     assert first.status_code == again.status_code == 201, (first.text, again.text)
@@ -266,6 +272,10 @@ def test_operators_record_adjustments_and_refunds(
     nobody = f"/v1/operator/billing/accounts/{uuid.uuid4()}/entries"
     assert client.post(nobody, json=body, headers=operator.headers).status_code == 404
     assert ledger_sums(db, someone.id) == (3_000, 0)
+    audited = client.get("/v1/operator/audit-log", headers=operator.headers)
+    assert audited.status_code == 200, audited.text  # operator:write includes operator:read
+    # Newest first; the retried adjustment answered 201 again (the ledger applied it once), so it is there twice.
+    assert [entry["details"]["amount"] for entry in audited.json()["items"]] == [-2_000, 5_000, 5_000]
 
 
 def test_billing_records_outlive_the_account_detached_from_the_person(

@@ -87,17 +87,12 @@ def test_repeated_failures_stall_until_an_operator_retries(live: Live) -> None:
 
     url = f"/v1/operator/namespaces/{stalled.id}/retry"
     assert live.client.post(url, headers=live.headers).status_code == 403  # not an operator
-    operator = live.new_key()
-    with live.new_session() as session:
-        from controlplane.accounts.models import Account, ApiKey
-
-        key = session.query(ApiKey).order_by(ApiKey.created_at.desc()).first()
-        assert key is not None
-        account = session.get(Account, key.account_id)
-        assert account is not None
-        account.is_operator = True
-        session.commit()
+    assert live.client.post(url, headers=live.new_operator_key(["operator:read"])).status_code == 403  # read only
+    operator = live.new_operator_key(["operator:write"])
     assert live.client.post(url, headers=operator).status_code == 202
+    [entry] = live.client.get("/v1/operator/audit-log", headers=operator).json()["items"]
+    assert entry["action"] == "POST /v1/operator/namespaces/{namespace_id}/retry"
+    assert entry["target"] == {"namespace_id": str(stalled.id)}
     live.work()
     assert live.namespace("shop").status == "ready"
 

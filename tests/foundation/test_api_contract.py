@@ -33,7 +33,8 @@ from schemathesis.python.asgi import shutdown_lifespans
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.api_keys import issue_api_key
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import account_owner
+from controlplane.accounts.scopes import KNOWN_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.api.app import create_app
 from controlplane.runtime import Runtime
@@ -107,8 +108,9 @@ def operator_key(runtime: Runtime, new_session: Callable[[], Session]) -> str:
     with new_session() as session:
         account = create_account(session)
         account.is_operator = True
+        owner = account_owner(account.id, is_operator=True)
         issued = issue_api_key(
-            session, runtime.settings, account.id, name="contract", scopes=sorted(ALL_SCOPES), expires_at=None
+            session, runtime.settings, owner, name="contract", scopes=sorted(KNOWN_SCOPES), expires_at=None
         )
         session.commit()
         return issued.key

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account
-from controlplane.runtime import Runtime
+from controlplane.idempotency.models import IdempotencyRecord
+from controlplane.idempotency.service import Answer, Outcome, claim, settle
 
 
 def assert_error_shape(body: dict[str, object], code: str) -> None:
@@ -140,15 +143,15 @@ def test_a_cursor_this_api_did_not_issue_is_a_400(app_client: TestClient, auth: 
 
 
 def test_idempotency_key_replays_the_first_answer(app_client: TestClient, auth: dict[str, str]) -> None:
-    body = {"name": "ci", "scopes": ["namespaces:read"]}
-    headers = {**auth, "Idempotency-Key": "create-ci-key-1"}
-    first = app_client.post("/v1/api-keys", json=body, headers=headers)
-    second = app_client.post("/v1/api-keys", json=body, headers=headers)
-    assert first.status_code == second.status_code == 201
+    body = {"name": "shop", "apps": []}
+    headers = {**auth, "Idempotency-Key": "create-shop-1"}
+    first = app_client.post("/v1/namespaces", json=body, headers=headers)
+    second = app_client.post("/v1/namespaces", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
-    listed = app_client.get("/v1/api-keys", headers=auth).json()["items"]
-    assert [item["name"] for item in listed].count("ci") == 1
+    listed = app_client.get("/v1/namespaces", headers=auth).json()["items"]
+    assert [item["name"] for item in listed].count("shop") == 1
 
 
 def test_idempotency_key_with_another_body_is_refused(app_client: TestClient, auth: dict[str, str]) -> None:
@@ -185,14 +188,16 @@ def test_idempotency_keys_are_scoped_to_the_caller(
     assert first.json()["id"] != second.json()["id"]
 
 
-def test_a_response_that_sets_a_cookie_is_never_stored_for_replay(runtime: Runtime) -> None:
-    from controlplane.api.idempotency import IdempotencyRecord, claim, settle
-
+def test_an_answer_that_shows_a_secret_is_never_stored_for_replay(db: Session) -> None:
     scope_hash, request_hash = b"s" * 32, b"r" * 32
-    first = claim(runtime, scope_hash, "sign-in-1", request_hash)
-    assert first.outcome == "new"
+    ttl = timedelta(hours=1)
+    first = claim(db, scope_hash, "sign-in-1", request_hash, account_id=None, ttl=ttl)
+    assert first.outcome is Outcome.NEW
     assert first.record_id is not None
-    settle(runtime, first.record_id, 200, [["content-type", "application/json"]], b'{"csrf_token": "x"}', True)
-    with runtime.transaction() as session:
-        assert session.get(IdempotencyRecord, first.record_id) is None
-    assert claim(runtime, scope_hash, "sign-in-1", request_hash).outcome == "new"  # runs again, not replayed
+    settle(db, first.record_id, Answer(200, [["content-type", "application/json"]], b'{"csrf_token": "x"}', True))
+    record = db.get(IdempotencyRecord, first.record_id)
+    assert record is not None
+    assert (record.response_body, record.response_headers, record.replayable) == (None, None, False)
+    again = claim(db, scope_hash, "sign-in-1", request_hash, account_id=None, ttl=ttl)
+    assert again.outcome is Outcome.SECRET  # told it happened, never given the answer again
+    assert again.body == b""

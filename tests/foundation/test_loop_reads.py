@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account, ApiKey, AuthSession
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import account_owner
+from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.accounts.sessions import start_session
 from controlplane.api.async_db import StatementCompiler
@@ -35,8 +36,9 @@ def _account_with_keys(live: Live, count: int) -> tuple[uuid.UUID, dict[str, str
     with live.new_session() as session:
         account = create_account(session)
         settings = live.runtime.settings
-        scopes = sorted(ALL_SCOPES)
-        keys = [issue_api_key(session, settings, account.id, name=f"k{i}", scopes=scopes, expires_at=None)
+        scopes = sorted(TENANT_SCOPES)
+        owner = account_owner(account.id)
+        keys = [issue_api_key(session, settings, owner, name=f"k{i}", scopes=scopes, expires_at=None)
                 for i in range(count)]  # fmt: skip
         session.commit()
         return account.id, {"Authorization": f"Bearer {keys[0].key}"}
@@ -68,8 +70,8 @@ def test_revoked_expired_and_suspended_credentials_are_refused(live: Live) -> No
     other = next(item for item in listed if item["last_used_at"] is None)
     assert live.client.delete(f"/v1/api-keys/{other['id']}", headers=headers).status_code == 200
     with live.new_session() as session:
-        expired = issue_api_key(session, live.runtime.settings, account_id, name="old", scopes=["account:read"],
-                                expires_at=utcnow() + timedelta(hours=1))  # fmt: skip
+        expired = issue_api_key(session, live.runtime.settings, account_owner(account_id), name="old",
+                                scopes=["account:read"], expires_at=utcnow() + timedelta(hours=1))  # fmt: skip
         session.flush()
         session.execute(update(ApiKey).where(ApiKey.id == expired.row.id).values(expires_at=utcnow()))
         session.commit()

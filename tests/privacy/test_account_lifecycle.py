@@ -33,6 +33,7 @@ LEFTOVERS = {
     "operations": "SELECT count(*) FROM operations WHERE namespace_id = :ns",
     "notifications": "SELECT count(*) FROM notifications WHERE account_id = :id",
     "billing link": "SELECT count(*) FROM billing_accounts WHERE account_id = :id",
+    "idempotency records": "SELECT count(*) FROM idempotency_records WHERE account_id = :id",
 }
 
 
@@ -118,7 +119,7 @@ def test_configs_archive_has_every_namespace_in_the_config_format(live: Live) ->
 def test_deletion_needs_the_confirmation_and_a_person(live: Live) -> None:
     account_id = account_id_of(live)
     with_key = live.client.request("DELETE", "/v1/account", json={"confirm": "delete my account"}, headers=live.headers)
-    assert with_key.json()["error"]["code"] == "session_required"  # an API key cannot delete the account
+    assert with_key.json()["error"]["code"] == "recent_session_required"  # an API key cannot delete the account
     csrf = cookie_session(live, account_id)
     unconfirmed = live.client.request("DELETE", "/v1/account", json={"confirm": "yes"}, headers=csrf)
     assert unconfirmed.status_code == 422
@@ -127,6 +128,12 @@ def test_deletion_needs_the_confirmation_and_a_person(live: Live) -> None:
 
 def test_deletion_destroys_stacks_first_then_erases_and_keeps_no_link(live: Live, runtime: Runtime) -> None:
     live.create()
+    asked = live.client.post("/v1/notifications/00000000-0000-0000-0000-000000000000/read",
+                             headers={**live.headers, "Idempotency-Key": "mark-1"})  # fmt: skip
+    assert asked.status_code == 404  # (a failed request keeps no record; the create below keeps one)
+    kept = live.client.post("/v1/namespaces", json={"name": "blog", "apps": []},
+                            headers={**live.headers, "Idempotency-Key": "blog-1"})  # fmt: skip
+    assert kept.status_code == 202
     live.work()
     account_id = account_id_of(live)
     namespace_id = live.namespace("shop").id
@@ -140,6 +147,9 @@ def test_deletion_destroys_stacks_first_then_erases_and_keeps_no_link(live: Live
     followed = response.json()
     assert followed["status"] == "destroying"
     assert live.client.get("/v1/namespaces", headers=live.headers).status_code == 401  # keys end at once
+    with runtime.engine.connect() as conn:  # what they asked for goes at once, with their credentials
+        left = conn.execute(text(LEFTOVERS["idempotency records"]), {"id": account_id}).scalar_one()
+        assert left == 0
 
     live.work()  # the destroy fails; the deletion job sees the stack still there and waits
     waiting = live.client.get(followed["status_url"]).json()
@@ -151,7 +161,7 @@ def test_deletion_destroys_stacks_first_then_erases_and_keeps_no_link(live: Live
     drain(live)
     done = live.client.get(followed["status_url"]).json()
     assert done["status"] == "completed"
-    assert [c["kind"] for c in calls(live.runtime.redis)].count("destroy") == 2
+    assert [c["kind"] for c in calls(live.runtime.redis)].count("destroy") == 3  # shop twice, blog once
     with runtime.engine.connect() as conn:
         for name, query in LEFTOVERS.items():
             count = conn.execute(text(query), {"id": account_id, "ns": namespace_id}).scalar_one()

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
+from controlplane.api.client_address import reduce_client_address
 from controlplane.db import utcnow
-from controlplane.privacy.api_logs import ApiLogWriter, reduce_client_address
+from controlplane.privacy.api_logs import ApiLogWriter
 from controlplane.privacy.models import ApiLog
 from controlplane.privacy.retention import purge_api_logs
 from controlplane.runtime import Runtime
@@ -68,10 +69,7 @@ def test_another_accounts_logs_are_not_readable(live: Live) -> None:
 
 def test_operators_search_every_account(live: Live, runtime: Runtime) -> None:
     live.client.get("/v1/namespaces", headers={**live.headers, "X-Request-ID": "find-me"})
-    operator = live.new_key()
-    with runtime.engine.begin() as conn:
-        conn.execute(text("UPDATE accounts SET is_operator = true WHERE id = (SELECT account_id FROM api_keys "
-                          "ORDER BY created_at DESC LIMIT 1)"))  # fmt: skip
+    operator = live.new_operator_key(["operator:read"])
     flush(live)
     found = live.client.get("/v1/operator/api-logs", params={"request_id": "find-me"}, headers=operator).json()
     assert [log["route"] for log in found["items"]] == ["/v1/namespaces"]

@@ -12,7 +12,8 @@ from rq.scheduler import RQScheduler
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.api_keys import issue_api_key
-from controlplane.accounts.scopes import ALL_SCOPES
+from controlplane.accounts.principal import account_owner
+from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.deployments.models import Namespace
 from controlplane.runtime import Runtime
@@ -39,11 +40,21 @@ class Live:
         self.new_session = new_session
         self.headers = self.new_key()
 
-    def new_key(self, scopes: frozenset[str] | list[str] = ALL_SCOPES) -> dict[str, str]:
+    def new_key(self, scopes: frozenset[str] | list[str] = TENANT_SCOPES) -> dict[str, str]:
         with self.new_session() as session:
             account = create_account(session)
-            key = issue_api_key(session, self.runtime.settings, account.id, name="t", scopes=list(scopes),
-                                expires_at=None)  # fmt: skip
+            owner = account_owner(account.id)
+            key = issue_api_key(session, self.runtime.settings, owner, name="t", scopes=list(scopes), expires_at=None)
+            session.commit()
+        return {"Authorization": f"Bearer {key.key}"}
+
+    def new_operator_key(self, scopes: list[str]) -> dict[str, str]:
+        """A new operator account (the role is granted outside the API) with a key holding ``scopes``."""
+        with self.new_session() as session:
+            account = create_account(session)
+            account.is_operator = True
+            owner = account_owner(account.id, is_operator=True)
+            key = issue_api_key(session, self.runtime.settings, owner, name="ops", scopes=scopes, expires_at=None)
             session.commit()
         return {"Authorization": f"Bearer {key.key}"}
 
