@@ -9,13 +9,16 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from controlplane.logs import configure_logging
 from controlplane.policy_cli import policy_app
 from controlplane.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
 operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
@@ -97,17 +100,27 @@ def _children(env: dict[str, str], *commands: list[str]) -> Iterator[None]:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
     from controlplane.api.app import create_app
     from controlplane.runtime import Runtime, set_runtime
 
     runtime = Runtime.connect(settings)
     set_runtime(runtime)
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, proxy_headers=False)
+        # uvicorn re-raises the Ctrl-C it shut down on; uvicorn.run() swallows it, and so does this.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn_server(create_app(runtime), host=host, port=port).run()
     finally:
         runtime.close()
+
+
+def uvicorn_server(app: Any, *, host: str, port: int) -> uvicorn.Server:
+    """uvicorn as the API runs it. Its access log is off: it would print the raw path (ids, names, forged line
+    breaks) and the full client address; the app logs one JSON line per request instead (``controlplane.logs``).
+    Forwarded headers are not uvicorn's to read either: ``trusted_proxies`` decides (``api.client_address``)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    return uvicorn.Server(config)
 
 
 @app.command()

@@ -59,8 +59,11 @@ class PayloadTooLarge(AppError):
 
 
 class Unprocessable(AppError):
+    """A well-formed request that breaks a rule no schema states (across fields, against the clock or the stored
+    state). ``validation_error`` is kept for requests that do not match their schema (``controlplane.api``)."""
+
     status_code = 422
-    code = "validation_error"
+    code = "unprocessable"
 
 
 class RateLimited(AppError):

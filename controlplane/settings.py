@@ -7,11 +7,12 @@ configuration; outside development and test they are refused at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 1_048_576
     request_id_header: str = "X-Request-ID"
+    # Proxies (CIDRs) whose X-Forwarded-For names the client; none by default: the peer is the client. Set it to
+    # the load balancer's networks, or every caller shares its address (and so its rate-limit buckets).
+    trusted_proxies: list[str] = []
     idempotency_ttl_hours: int = 24
 
     # Secrets: development values are refused outside development and test.
@@ -206,6 +210,13 @@ class Settings(BaseSettings):
     api_log_retention_days: int = 90
     retention_batch_size: int = 5000  # rows deleted per statement by the retention jobs
     # --- end of privacy settings ------------------------------------------------------------------------------
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # a ValueError names the bad entry
+        return value
 
     @property
     def is_development(self) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -17,8 +17,10 @@ from sqlalchemy import select
 
 from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
 from controlplane.api.schemas import Page, json_response
+from controlplane.api.uploads import parse_yaml
 from controlplane.audit.service import OperatorWriteAudit
 from controlplane.deployments import service
 from controlplane.deployments.domains import challenge_name
@@ -26,20 +28,27 @@ from controlplane.deployments.models import CustomDomain, Namespace, Operation, 
 from controlplane.deployments.schemas import (
     Accepted,
     AppIn,
+    AppName,
     AppPatch,
     DnsChallenge,
+    DomainName,
     DomainOut,
     NamespaceConfig,
     NamespaceCreate,
+    NamespaceName,
     NamespaceOut,
     OperationOut,
 )
 from controlplane.deployments.spec import app_document
-from controlplane.errors import BadRequest, Unprocessable
+from controlplane.errors import Unprocessable
 from controlplane.runtime import Runtime
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
 
+# Path parameters take the names' own types: a name that cannot exist is a 422 naming it, before any query.
+NamePath = Annotated[NamespaceName, Path(description="The namespace's name")]
+AppPath = Annotated[AppName, Path(description="The app's name")]
+DomainPath = Annotated[DomainName, Path(description="The custom domain (as listed, or as written: it is normalised)")]
 ReadNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.READ))]
 WriteNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.WRITE))]
 _STREAM_POLL_S = 0.5
@@ -58,12 +67,18 @@ def namespace_out(namespace: Namespace) -> NamespaceOut:
     )
 
 
-def accepted(namespace: Namespace) -> Response:
+def accepted(namespace: Namespace, *, changed: bool = True) -> Response:
+    """202 for a change (a reconcile is queued); 200 for a write that left the desired state as it was."""
     body = Accepted(namespace=namespace.name, generation=namespace.generation, status=namespace.status)
-    return json_response(body, status.HTTP_202_ACCEPTED)
+    return json_response(body, status.HTTP_202_ACCEPTED if changed else status.HTTP_200_OK)
 
 
-@router.post("", status_code=202, response_model=Accepted)
+_NO_OP: dict[int | str, dict[str, Any]] = {
+    200: {"model": Accepted, "description": "Nothing changed: the current generation, nothing queued"}
+}
+
+
+@router.post("", status_code=202, response_model=Accepted, responses=answers({409: "The name is taken (`name_taken`)"}))
 def create_namespace(body: NamespaceCreate, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.create_namespace(session, _ctx(runtime), principal.account_id, body))
 
@@ -75,29 +90,35 @@ def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep) -> Re
 
 
 @router.get("/{name}", response_model=NamespaceOut)
-def get_namespace(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def get_namespace(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
     return json_response(namespace_out(service.get_namespace(session, principal.account_id, name)))
 
 
 @router.delete("/{name}", status_code=202, response_model=Accepted)
-def delete_namespace(name: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def delete_namespace(name: NamePath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.delete_namespace(session, _ctx(runtime), principal.account_id, name))
 
 
-@router.post("/{name}/apps", status_code=202, response_model=Accepted)
-def add_app(name: str, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+@router.post(
+    "/{name}/apps",
+    status_code=202,
+    response_model=Accepted,
+    responses=answers({409: "The namespace has an app of that name (`duplicate_app`)"}),
+)
+def add_app(name: NamePath, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.add_app(session, _ctx(runtime), principal.account_id, name, body))
 
 
-@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted)
+@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted, responses=_NO_OP)
 def update_app(
-    name: str, app: str, body: AppPatch, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+    name: NamePath, app: AppPath, body: AppPatch, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    return accepted(service.update_app(session, _ctx(runtime), principal.account_id, name, app, body))
+    written = service.update_app(session, _ctx(runtime), principal.account_id, name, app, body)
+    return accepted(written.namespace, changed=written.changed)
 
 
 @router.delete("/{name}/apps/{app}", status_code=202, response_model=Accepted)
-def delete_app(name: str, app: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def delete_app(name: NamePath, app: AppPath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.delete_app(session, _ctx(runtime), principal.account_id, name, app))
 
 
@@ -115,53 +136,84 @@ def domain_out(claim: CustomDomain) -> DomainOut:
 
 
 @router.get("/{name}/domains", response_model=Page[DomainOut])
-def list_domains(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def list_domains(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
     """The namespace's custom domains: each app's domains are claimed here, and routed once verified."""
     claims = service.list_domains(session, principal.account_id, name)
     return json_response(Page[DomainOut](items=[domain_out(claim) for claim in claims], next_cursor=None))
 
 
 @router.post("/{name}/domains/{domain}/verify", status_code=202, response_model=DomainOut)
-def verify_domain(name: str, domain: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def verify_domain(
+    name: NamePath, domain: DomainPath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Check the domain's TXT challenge now (in the background; read the domain again for the outcome)."""
     claim = service.request_verification(session, _ctx(runtime), principal.account_id, name, domain)
     return json_response(domain_out(claim), status.HTTP_202_ACCEPTED)
 
 
-@router.delete("/{name}/domains/{domain}", status_code=204, response_class=Response)
-def release_domain(name: str, domain: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+@router.delete(
+    "/{name}/domains/{domain}",
+    status_code=204,
+    response_class=Response,
+    responses=answers({409: "An app of the namespace still lists the domain (`domain_in_use`)"}),
+)
+def release_domain(
+    name: NamePath, domain: DomainPath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Give the domain up: it is no longer reserved to this namespace. Refused while an app lists it."""
     service.release_domain(session, _ctx(runtime), principal.account_id, name, domain)
     return Response(status_code=204)
 
 
 @router.get("/{name}/config", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})
-def export_config(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def export_config(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
     """The namespace's configuration as YAML; ``PUT`` it back to apply it again."""
     namespace = service.get_namespace(session, principal.account_id, name)
     return Response(config_yaml(namespace), media_type="application/yaml")
 
 
-@router.put("/{name}/config", status_code=202, response_model=Accepted)
+@router.put(
+    "/{name}/config",
+    status_code=202,
+    response_model=Accepted,
+    responses={
+        **_NO_OP,
+        **answers(
+            {
+                400: "Not YAML or JSON, nested too deep, or expanding too far (`malformed_config`)",
+                413: "The document is over the size limit",
+            }
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media_type: {"schema": {"$ref": "#/components/schemas/NamespaceConfig"}}
+                for media_type in ("application/yaml", "application/json")
+            },
+        }
+    },
+)
 async def apply_config(
-    name: str, request: Request, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
+    name: NamePath, request: Request, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    """Apply a configuration document (YAML or JSON, the format ``GET .../config`` exports)."""
-    config = _parse_config(await request.body())
-    namespace = await run_in_threadpool(
-        service.apply_config, session, _ctx(runtime), principal.account_id, name, config
-    )
-    return accepted(namespace)
+    """Apply a configuration document (YAML or JSON, the format ``GET .../config`` exports). Unchanged, it is a
+    no-op: 200 with the current generation, nothing queued."""
+    loaded = await parse_yaml(await request.body(), max_bytes=runtime.settings.max_body_bytes)
+    config = await run_in_threadpool(_validated_config, loaded)
+    written = await run_in_threadpool(service.apply_config, session, _ctx(runtime), principal.account_id, name, config)
+    return accepted(written.namespace, changed=written.changed)
 
 
 @router.post("/{name}/preview", status_code=202, response_model=OperationOut)
-def preview(name: str, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
+def preview(name: NamePath, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     operation = service.request_preview(session, _ctx(runtime), principal.account_id, name)
     return json_response(OperationOut.model_validate(operation), status.HTTP_202_ACCEPTED)
 
 
 @router.get("/{name}/operations", response_model=Page[OperationOut])
-def list_operations(name: str, principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
+def list_operations(name: NamePath, principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
     namespace = service.get_namespace(session, principal.account_id, name)
     rows, next_cursor = service.list_operations(session, namespace, page)
     return json_response(
@@ -170,14 +222,19 @@ def list_operations(name: str, principal: ReadNs, session: SessionDep, page: Pag
 
 
 @router.get("/{name}/operations/{operation_id}", response_model=OperationOut)
-def get_operation(name: str, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep) -> Response:
+def get_operation(name: NamePath, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep) -> Response:
     namespace = service.get_namespace(session, principal.account_id, name)
     return json_response(OperationOut.model_validate(service.get_operation(session, namespace, operation_id)))
 
 
 @router.get("/{name}/operations/{operation_id}/events", response_class=StreamingResponse)
 def stream_events(
-    name: str, operation_id: uuid.UUID, principal: ReadNs, session: SessionDep, runtime: RuntimeDep, request: Request
+    name: NamePath,
+    operation_id: uuid.UUID,
+    principal: ReadNs,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> StreamingResponse:
     """Server-sent events: the run's engine events, replayed from the start, then live until the run ends."""
     namespace = service.get_namespace(session, principal.account_id, name)
@@ -222,16 +279,17 @@ def config_yaml(namespace: Namespace) -> str:
     return yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-def _parse_config(raw: bytes) -> NamespaceConfig:
-    try:
-        loaded = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadRequest("the configuration is not valid YAML or JSON", code="malformed_config") from exc
+def _validated_config(loaded: Any) -> NamespaceConfig:
     try:
         return NamespaceConfig.model_validate(loaded)
     except ValidationError as exc:
-        problems = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
-        raise Unprocessable("the configuration does not match the expected shape", details=problems) from exc
+        problems = [
+            {"location": ["body", *e["loc"]], "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise Unprocessable(
+            "the configuration does not match the expected shape", code="validation_error", details=problems
+        ) from exc
 
 
 operator_router = APIRouter(prefix="/v1/operator/namespaces", tags=["operator"])

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from controlplane.deployments.models import (
 )
 from controlplane.deployments.platform import platform_settings
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
-from controlplane.deployments.spec import admit, build_tenant_spec
+from controlplane.deployments.spec import admit, app_document, build_tenant_spec
 from controlplane.errors import Conflict, NotFound, Unprocessable
 from controlplane.queue import PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
@@ -54,6 +55,14 @@ class Context:
 
     settings: Settings
     redis: Redis | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's outcome: ``changed`` is False when it left the desired state as it was (nothing bumped or queued)."""
+
+    namespace: Namespace
+    changed: bool
 
 
 def reconcile_job(namespace_id: uuid.UUID, timeout_s: int) -> PendingJob:
@@ -159,13 +168,12 @@ def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body
     return namespace
 
 
-def apply_config(
-    session: Session, ctx: Context, account_id: uuid.UUID, name: str, config: NamespaceConfig
-) -> Namespace:
+def apply_config(session: Session, ctx: Context, account_id: uuid.UUID, name: str, config: NamespaceConfig) -> Written:
     """Replace the namespace's apps with the configuration's (the format ``export_config`` writes)."""
     if config.name != name:
         raise Unprocessable(f"the configuration is for {config.name!r}, not {name!r}", code="name_mismatch")
     namespace = get_namespace(session, account_id, name, for_update=True)
+    before = _desired(namespace)
     current = {app.name: app for app in namespace.apps}
     wanted = {app.name: app for app in config.apps}
     if len(wanted) != len(config.apps):
@@ -179,8 +187,7 @@ def apply_config(
         else:
             namespace.apps.append(_new_app(app_in))
     _apps_changed(session, ctx, namespace)
-    _accept_change(session, ctx, namespace)
-    return namespace
+    return _accept_if_changed(session, ctx, namespace, before)
 
 
 def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, body: AppIn) -> Namespace:
@@ -195,12 +202,12 @@ def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, bo
 
 def update_app(
     session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str, patch: AppPatch
-) -> Namespace:
+) -> Written:
     namespace = get_namespace(session, account_id, name, for_update=True)
+    before = _desired(namespace)
     _update_app(_find_app(namespace, app_name), patch)
     _apps_changed(session, ctx, namespace)
-    _accept_change(session, ctx, namespace)
-    return namespace
+    return _accept_if_changed(session, ctx, namespace, before)
 
 
 def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str) -> Namespace:
@@ -336,6 +343,21 @@ def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, chec
     namespace.failure_count = 0
     session.flush()
     enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings)))
+
+
+def _desired(namespace: Namespace) -> tuple[str, list[dict[str, Any]]]:
+    """What a reconcile would apply: the lifecycle state and the apps (in name order: the order is not state)."""
+    apps = sorted((app_document(app) for app in namespace.apps), key=lambda document: str(document["name"]))
+    return str(namespace.desired_state), apps
+
+
+def _accept_if_changed(
+    session: Session, ctx: Context, namespace: Namespace, before: tuple[str, list[dict[str, Any]]]
+) -> Written:
+    if _desired(namespace) == before:
+        return Written(namespace, changed=False)
+    _accept_change(session, ctx, namespace)
+    return Written(namespace, changed=True)
 
 
 def _new_app(body: AppIn) -> App:

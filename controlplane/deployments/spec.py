@@ -6,6 +6,7 @@ program's resources; otherwise the request fails with a 422 before anything is s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -68,16 +69,41 @@ def build_tenant_spec(namespace: Namespace, platform: PlatformSettings) -> Tenan
             }
         )
     except ValidationError as exc:
-        raise Unprocessable("the namespace's configuration is not valid", details=_problems(exc)) from exc
+        # The API's types state every rule about one field, so what is left here is a rule across fields or one
+        # the platform's settings decide: a code of its own, never ``validation_error`` (a shape error).
+        raise Unprocessable(
+            "the namespace's configuration is not valid", code="invalid_configuration", details=_problems(exc)
+        ) from exc
+
+
+# A rule across fields names its field first: "apps[0].replicas: 11 exceeds the maximum of 10".
+_FIELD_PREFIX = re.compile(r"^(?P<path>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (?P<message>.*)$", re.DOTALL)
+_PATH_PART = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
+# The spec's names for what the request calls otherwise.
+_REQUEST_NAMES = {"namespace": "name", "display_name": "name"}
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """The spec's errors, located in the request body (``["body", "apps", 0, "replicas"]``)."""
     problems = []
     for error in exc.errors(include_url=False):
-        location = [str(part) for part in error.get("loc", ())]
+        location: list[str | int] = list(error.get("loc", ()))
         message = str(error.get("msg", "")).removeprefix("Value error, ")
-        problems.append({"location": location, "message": message, "type": error.get("type", "")})
+        if prefixed := _FIELD_PREFIX.match(message):
+            location, message = [*location, *_parse_path(prefixed["path"])], prefixed["message"]
+        if location and location[0] in _REQUEST_NAMES:
+            location[0] = _REQUEST_NAMES[str(location[0])]
+        problems.append({"location": ["body", *location], "message": message, "type": error.get("type", "")})
     return problems
+
+
+def _parse_path(path: str) -> list[str | int]:
+    location: list[str | int] = []
+    for name, index in _PATH_PART.findall(path):
+        location.append(name)
+        if index:
+            location.append(int(index))
+    return location
 
 
 def admit(spec: TenantSpec) -> None:

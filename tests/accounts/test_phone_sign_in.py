@@ -27,6 +27,13 @@ def test_start_sends_the_number_to_twilio_in_e164(client: TestClient, twilio: Fa
     assert sent.path == f"/v2/Services/{twilio.service_sid}/Verifications"
 
 
+def test_a_number_is_taken_as_typed_spaces_around_it_included(client: TestClient, twilio: FakeTwilioVerify) -> None:
+    # Strings are no longer trimmed for everyone; a phone number keeps working as people type it.
+    response = client.post("/v1/auth/otp/start", json={"phone": f"  {PHONE_AS_TYPED} "})
+    assert response.status_code == 202, response.text
+    assert twilio.sent_to() == [PHONE]
+
+
 def test_start_answers_the_same_whether_or_not_the_number_has_an_account(client: TestClient, sign_in: SignIn) -> None:
     assert sign_in.with_phone(PHONE).status_code == 200
     client.cookies.clear()
