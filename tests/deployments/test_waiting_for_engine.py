@@ -30,7 +30,8 @@ def test_namespaces_wait_for_missing_tools_and_go_on_when_they_arrive(live: Live
     waiting = live.namespace("shop")
     assert waiting.status == "waiting_for_engine"
     assert waiting.failure_count == 0, "a missing tool is not the tenant's failure"
-    assert waiting.last_error is not None and "install-tools" in waiting.last_error
+    assert waiting.last_error is not None
+    assert "install-tools" in waiting.last_error
     assert waiting.conditions[0]["reason"] == "WaitingForEngine"
     assert calls(redis) == [], "no run is attempted without the tools"
     assert operations_of(live, "shop") == [], "waiting leaves no failed operation in the history"

@@ -142,7 +142,8 @@ def test_the_whole_story_on_one_machine(tmp_path: Path) -> None:
         )
         refused = cli("balance")
         assert refused.returncode == 1
-        assert "unauthorized" in refused.stderr and "Traceback" not in refused.stderr
+        assert "unauthorized" in refused.stderr
+        assert "Traceback" not in refused.stderr
     print(f"\nthe whole story took {time.monotonic() - started:.1f} s")
 
 
@@ -153,7 +154,9 @@ def deploy(cli: Cli, dev: DevServer, tmp_path: Path) -> None:
     applied = cli.ok("apply", "-f", str(manifest), "--wait", timeout_s=240)
     assert "ready" in applied
     shown = cli.ok("get", "shop")
-    assert "ready" in shown and "web" in shown and "api" in shown
+    assert "ready" in shown
+    assert "web" in shown
+    assert "api" in shown
     assert "shop" in cli.ok("list")
     assert "up" in cli.ok("history", "shop")
     rendered = sorted(path.name for path in (dev.data_dir / "rendered").rglob("*deployment*.yaml"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,16 +25,12 @@ def test_missing_tools_are_named_with_the_way_to_install_them(tmp_path: Path, mo
 
 
 def test_the_language_host_is_needed_only_with_a_policy_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    found = [shutil.which(tool) for tool in ("pulumi", "pulumi-resource-kubernetes")]
-    if None in found:
-        pytest.skip("needs pulumi and the Kubernetes provider on PATH") if os.environ.get(
-            "CONTROLPLANE_REQUIRE_ENGINE"
-        ) != "1" else pytest.fail("pulumi and the Kubernetes provider are not on PATH")
     only = tmp_path / "bin"
     only.mkdir()
-    for path in found:
-        assert path is not None
-        (only / Path(path).name).symlink_to(path)
+    for tool in ("pulumi", "pulumi-resource-kubernetes"):
+        executable = only / tool
+        executable.write_text("#!/bin/sh\n")
+        executable.chmod(0o755)
     monkeypatch.setenv("PATH", str(only))
     without_pack = PulumiEngine(Settings(env="test", data_dir=tmp_path / "data", policy_pack_dir=None))
     without_pack.check_available()
