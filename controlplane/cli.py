@@ -12,6 +12,7 @@ import typer
 from controlplane.logs import configure_logging
 from controlplane.policy_cli import policy_app
 from controlplane.settings import get_settings
+from controlplane.tenant_cli.commands import register as register_tenant_commands
 
 app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
 operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
@@ -19,6 +20,7 @@ app.add_typer(operator_app, name="operator")
 namespace_app = typer.Typer(help="Operator actions on namespaces.")
 app.add_typer(namespace_app, name="namespace")
 app.add_typer(policy_app, name="policy")
+register_tenant_commands(app)
 
 DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
 

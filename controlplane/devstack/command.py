@@ -67,7 +67,7 @@ def _run(
     data_dir = settings.resolved_data_dir
     runtime = Runtime.connect(settings)
     shared = {name: os.environ[name] for name in _SHARED if name in os.environ}
-    write_dev_env(data_dir, {**shared, **stack.settings_env, "CONTROLPLANE_API_URL": settings.public_url})
+    write_dev_env(data_dir, {**shared, **stack.settings_env, "CONTROLPLANE_DEV_API_URL": settings.public_url})
     try:
         with Children(dict(os.environ)) as children:
             children.start("worker", path_add=tools.path_add if tools is not None else None)

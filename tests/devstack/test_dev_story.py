@@ -129,7 +129,7 @@ def test_the_whole_story_on_one_machine(tmp_path: Path) -> None:
         assert exported.status_code == 200, exported.text
         document = exported.json()
         assert [namespace["name"] for namespace in document["namespaces"]] == ["shop"]
-        assert {entry["source"] for entry in document["billing"]["ledger"]} >= {"stripe", "deposit"}
+        assert {entry["source"] for entry in document["billing"]["ledger"]} >= {"stripe_checkout", "onchain_deposit"}
         assert [deposit["status"] for deposit in document["deposits"]] == ["credited"]
 
         deleted = browser.request("DELETE", "/v1/account", json={"confirm": "delete my account"}, headers=person.writes)

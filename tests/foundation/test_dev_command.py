@@ -11,6 +11,7 @@ finish (then hands over the real tools' folders), so the test sees namespaces wa
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -61,8 +62,8 @@ def held_installer(tmp_path: Path, gate: Path) -> Path:
 def dev_env_file(data_dir: Path) -> dict[str, str]:
     path = data_dir / "dev.env"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-    return dict(pairs)
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(word.split("=", 1) for line in lines for word in shlex.split(line))  # as a shell reads it
 
 
 def test_dev_is_one_consistent_platform_that_installs_its_tools(tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_dev_is_one_consistent_platform_that_installs_its_tools(tmp_path: Path) 
         written = dev_env_file(dev.data_dir)
         assert written["DATABASE_URL"].startswith("postgresql")
         assert written["REDIS_URL"].startswith("redis://127.0.0.1:")
-        assert written["CONTROLPLANE_API_URL"] == dev.url
+        assert written["CONTROLPLANE_DEV_API_URL"] == dev.url
         dev.wait_for_line(r"dev\.env")
         dev.wait_for_line(rf"{dev.data_dir / 'rendered'}")
         dev.wait_for_line(r"CONTROLPLANE_PLATFORM_KUBECONFIG")
@@ -110,7 +111,7 @@ def test_dev_is_one_consistent_platform_that_installs_its_tools(tmp_path: Path) 
             assert "queued for reconcile" in retried.stdout
 
             gate.touch()
-            dev.wait_for_line(r"tools.*ready", timeout_s=60)
+            dev.wait_for_line(r"tools.*are ready", timeout_s=60)
             ready = wait_for(
                 "the waiting namespace reconciled by itself",
                 lambda: (body := client.get("/v1/namespaces/shop").json())["status"] == "ready" and body,
