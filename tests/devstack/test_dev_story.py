@@ -189,6 +189,9 @@ def top_up(cli: Cli, browser: httpx.Client) -> None:
 def deposit(browser: httpx.Client, person: Person) -> None:
     """Link a wallet by SIWE, take tokens from the faucet, send them to the deposit address, submit the hash."""
     wallet = EthAccount.create()
+    not_yet = browser.post("/v1/dev/faucet", json={"address": wallet.address}, headers=person.writes)
+    assert not_yet.status_code == 403, "the faucet sends only to a wallet linked to the caller's account"
+    assert not_yet.json()["error"]["code"] == "wallet_not_linked"
     nonce = browser.get("/v1/auth/siwe/nonce").json()
     message = siwe_message(wallet.address, nonce["nonce"], domain=nonce["domain"], uri=nonce["uri"])
     linked = browser.post(
