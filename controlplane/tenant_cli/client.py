@@ -48,13 +48,13 @@ class ServerEvent:
 
 
 class ApiClient:
-    def __init__(self, api_url: str, api_key: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, api_url: str, api_key: str | None, timeout_s: float = 30.0) -> None:
+        """With no key, the client holds whatever session cookie the API sets (``login --phone``)."""
         self.api_url = api_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.api_url,
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "controlplane-cli"},
-            timeout=timeout_s,
-        )
+        headers = {"User-Agent": "controlplane-cli"}
+        if api_key is not None:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout_s)
 
     def __enter__(self) -> ApiClient:
         return self

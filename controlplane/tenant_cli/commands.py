@@ -6,6 +6,7 @@ Every command prints the API's own message and code when it refuses (exit status
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -61,17 +62,32 @@ def api() -> ApiClient:
 # --- login -------------------------------------------------------------------------------------------------------
 
 
+ApiUrl = Annotated[str | None, typer.Option(help="The API's URL (default: the dev server running here, if any).")]
+KeyFromStdin = Annotated[bool, typer.Option("--api-key-stdin", help="Read the key from stdin.")]
+Phone = Annotated[
+    str | None,
+    typer.Option(help="Sign in with a code texted to this number instead, and get a key for this CLI (under "
+                 "controlplane dev, the code shows in its console)."),
+]  # fmt: skip
+AgeConfirmed = Annotated[
+    bool, typer.Option("--confirm-age-18", help="With --phone, for a new account: you are 18 or older.")
+]
+
+
 @clean_errors
 def login(
-    api_url: Annotated[
-        str | None, typer.Option(help="The API's URL (default: the dev server running here, if any).")
-    ] = None,
-    api_key_stdin: Annotated[bool, typer.Option("--api-key-stdin", help="Read the key from stdin.")] = False,
+    api_url: ApiUrl = None,
+    api_key_stdin: KeyFromStdin = False,
+    phone: Phone = None,
+    confirm_age_18: AgeConfirmed = False,
 ) -> None:
     """Check an API key against the API and store both, readable by you only (CONTROLPLANE_API_KEY and
-    CONTROLPLANE_API_URL, when set, take their place)."""
+    CONTROLPLANE_API_URL, when set, take their place). With --phone, sign in by SMS code and get a key first."""
     url = (api_url or config.login_url_default()).rstrip("/")
-    key = sys.stdin.readline() if api_key_stdin else str(typer.prompt("API key", hide_input=True))
+    if phone is not None:
+        key = key_from_phone_sign_in(url, phone, confirm_age_18)
+    else:
+        key = sys.stdin.readline() if api_key_stdin else str(typer.prompt("API key", hide_input=True))
     key = key.strip()
     if not key:
         raise CliError("no API key given")
@@ -79,6 +95,25 @@ def login(
         who = client.json("GET", "/v1/auth/session")
     path = config.store(config.Credentials(url, key))
     out.print(f"logged in to {url} as account {who['account_id']} (stored in {path})")
+
+
+CLI_KEY_SCOPES = ["account:write", "api-keys:write", "billing:write", "namespaces:write"]
+
+
+def key_from_phone_sign_in(url: str, phone: str, confirm_age_18: bool) -> str:
+    """Sign in by SMS code, create a key for this CLI with the session, and end the session: only the key stays."""
+    with ApiClient(url, None) as client:
+        client.json("POST", "/v1/auth/otp/start", json={"phone": phone})
+        code = str(typer.prompt(f"the code texted to {phone}")).strip()
+        signed_in = client.json(
+            "POST", "/v1/auth/otp/verify", json={"phone": phone, "code": code, "confirm_age_18": confirm_age_18}
+        )
+        csrf = {"X-CSRF-Token": signed_in["csrf_token"]}
+        name = f"controlplane CLI on {socket.gethostname()}"[:100]
+        created = client.json("POST", "/v1/api-keys", json={"name": name, "scopes": CLI_KEY_SCOPES}, headers=csrf)
+        client.request("POST", "/v1/auth/logout", headers=csrf)
+    key: str = created["key"]
+    return key
 
 
 # --- namespaces --------------------------------------------------------------------------------------------------

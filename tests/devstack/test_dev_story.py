@@ -37,26 +37,7 @@ ERC20_TRANSFER_ABI = [
         "outputs": [{"name": "", "type": "bool"}],
     }
 ]
-NAMESPACE = {
-    "apiVersion": "controlplane.io/v1",
-    "kind": "Namespace",
-    "name": "shop",
-    "apps": [
-        {
-            "name": "web",
-            "image": "ghcr.io/acme/web:1.2.3",
-            "replicas": 2,
-            "ports": [{"name": "http", "port": 8080, "public": True}],
-            "env": {"MODE": "production"},
-        },
-        {
-            "name": "api",
-            "image": "ghcr.io/acme/api:2.0.1",
-            "ports": [{"name": "http", "port": 9000}],
-            "volume": {"size_gib": 5, "mount_path": "/data"},
-        },
-    ],
-}
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "namespace.yaml"  # the README's
 
 
 class FormFinder(html.parser.HTMLParser):
@@ -149,8 +130,10 @@ def test_the_whole_story_on_one_machine(tmp_path: Path) -> None:
 
 def deploy(cli: Cli, dev: DevServer, tmp_path: Path) -> None:
     """``apply --wait`` the two-app namespace to ready with the real engine, then look at it with the CLI."""
+    namespace = yaml.safe_load(EXAMPLE.read_text())
+    assert [app["name"] for app in namespace["apps"]] == ["web", "api"]
     manifest = tmp_path / "shop.yaml"
-    manifest.write_text(yaml.safe_dump(NAMESPACE, sort_keys=False))
+    manifest.write_text(EXAMPLE.read_text())
     applied = cli.ok("apply", "-f", str(manifest), "--wait", timeout_s=240)
     assert "ready" in applied
     shown = cli.ok("get", "shop")
@@ -162,8 +145,8 @@ def deploy(cli: Cli, dev: DevServer, tmp_path: Path) -> None:
     rendered = sorted(path.name for path in (dev.data_dir / "rendered").rglob("*deployment*.yaml"))
     assert len(rendered) == 2, rendered
 
-    NAMESPACE["apps"][0]["replicas"] = 3
-    manifest.write_text(yaml.safe_dump(NAMESPACE, sort_keys=False))
+    namespace["apps"][0]["replicas"] = 3
+    manifest.write_text(yaml.safe_dump(namespace, sort_keys=False))
     planned = cli.ok("apply", "-f", str(manifest), "--dry-run").splitlines()
     assert [line for line in planned if line.startswith("-") and line.strip().endswith("replicas: 2")]
     assert [line for line in planned if line.startswith("+") and line.strip().endswith("replicas: 3")]

@@ -14,14 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
+from controlplane.accounts.models import ApiKey, AuthSession
 from controlplane.api.app import create_app
 from controlplane.cli import app
 from controlplane.devstack.fake_stripe import FakeStripe
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.settings import Settings
 from controlplane.tenant_cli.commands import credits
 from tests.support.engine_double import script
@@ -34,6 +38,13 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def stripe() -> Iterator[FakeStripe]:
     server = FakeStripe.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def twilio() -> Iterator[FakeTwilioVerify]:
+    server = FakeTwilioVerify.start()
     yield server
     server.stop()
 
@@ -62,10 +73,17 @@ class Tenant:
 
 
 @pytest.fixture
-def tenant(live: Live, stripe: FakeStripe, tmp_path: Path) -> Iterator[Tenant]:
-    settings = live.runtime.settings.model_copy(
-        update={"stripe_api_key": SecretStr(stripe.api_key), "stripe_api_base": stripe.url}
-    )
+def tenant(live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, tmp_path: Path) -> Iterator[Tenant]:
+    twilio.reset()
+    vendors = {
+        "stripe_api_key": SecretStr(stripe.api_key),
+        "stripe_api_base": stripe.url,
+        "twilio_account_sid": twilio.account_sid,
+        "twilio_auth_token": SecretStr(twilio.auth_token),
+        "twilio_verify_service_sid": twilio.service_sid,
+        "twilio_verify_base_url": twilio.url,
+    }
+    settings = live.runtime.settings.model_copy(update=vendors)
     with serving(create_app(dataclasses.replace(live.runtime, settings=settings))) as url:
         key = live.headers["Authorization"].removeprefix("Bearer ")
         yield Tenant(live, url, key, tmp_path / "config")
@@ -97,6 +115,28 @@ def test_login_checks_the_key_and_stores_it_for_the_user_only(tenant: Tenant) ->
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stat.S_IMODE(tenant.config_dir.stat().st_mode) == 0o700
     assert "balance: 0 credits" in tenant.run("balance", env=bare).stdout, "later commands use what was stored"
+
+
+def test_login_by_phone_code_gets_a_key_and_keeps_no_session(tenant: Tenant, twilio: FakeTwilioVerify) -> None:
+    bare = {"CONTROLPLANE_CONFIG_DIR": str(tenant.config_dir)}
+    phone = "+14155552671"
+    # The code is texted when the CLI asks; Twilio resends the pending one, so the test can know it beforehand.
+    assert httpx.post(f"{tenant.url}/v1/auth/otp/start", json={"phone": phone}).status_code == 202
+    code = twilio.code_for(phone)
+    args = ("login", "--api-url", tenant.url, "--phone", phone)
+    refused = tenant.run(*args, env=bare, stdin=code + "\n")
+    assert refused.exit_code == 1, "a new account needs the age confirmation"
+    assert "(age_confirmation_required, HTTP 422)" in refused.stderr
+
+    assert httpx.post(f"{tenant.url}/v1/auth/otp/start", json={"phone": phone}).status_code == 202
+    logged_in = tenant.run(*args, "--confirm-age-18", env=bare, stdin=twilio.code_for(phone) + "\n")
+    assert logged_in.exit_code == 0, logged_in.output
+    assert "logged in to" in logged_in.stdout
+    assert "balance: 0 credits" in tenant.run("balance", env=bare).stdout
+    with tenant.live.new_session() as session:
+        assert session.scalar(select(func.count()).select_from(AuthSession)) == 0, "the sign-in's session ended"
+        [key] = session.scalars(select(ApiKey).where(ApiKey.name.startswith("controlplane CLI on"))).all()
+        assert sorted(key.scopes) == ["account:write", "api-keys:write", "billing:write", "namespaces:write"]
 
 
 def test_not_logged_in_says_how_to(tenant: Tenant) -> None:
