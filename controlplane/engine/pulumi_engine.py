@@ -227,7 +227,11 @@ def _level(kind: str, data: dict[str, Any]) -> EventLevel:
     """What a tenant needs to see: steps that change something, warnings, errors and the summary; not the engine's
     debug chatter, steps that leave a resource as it was, or the end-of-stream marker (Pulumi's ``cancel``)."""
     if kind == "diagnostic":
-        return _SEVERITY_LEVELS.get(str(data.get("severity")), EventLevel.INFO)  # info and info#err
+        level = _SEVERITY_LEVELS.get(str(data.get("severity")), EventLevel.INFO)  # info and info#err
+        if data.get("urn") is None and level is not EventLevel.ERROR:
+            # About the engine itself, not a resource (which plugin was found where, its version): the operators'.
+            return EventLevel.DEBUG
+        return level
     if kind in ("resource_pre", "resource_done"):
         return EventLevel.DEBUG if data.get("op") == "same" else EventLevel.INFO
     if kind == "resource_failed":

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TextIO, TypeVar
 
 import typer
 import yaml
@@ -28,8 +28,15 @@ T = TypeVar("T")
 MICRO = 1_000_000
 DOCUMENT_KEYS = ("apiVersion", "kind")
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+def _console(stream: TextIO, *, stderr: bool = False) -> Console:
+    # A pipe or a file gets whole lines (tables included), not a guessed 80 columns.
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, soft_wrap=True, highlight=False, width=width)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 planner: Planner = ClientSidePlanner()  # a server-side dry run replaces it once the API takes ?dry_run=true
 
 NameArg = Annotated[str, typer.Argument(help="The namespace's name.")]
@@ -220,17 +227,13 @@ def list_namespaces() -> None:
 
 
 @clean_errors
-def delete(
-    name: NameArg,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow the destroy until the namespace is gone.")] = False,
-    timeout: WaitTimeout = 900,
-) -> None:
-    """Delete a namespace: its stack is destroyed (volumes included); its configuration is kept."""
+def delete(name: NameArg) -> None:
+    """Delete a namespace: its stack is destroyed in the background (volumes included); its configuration is kept.
+
+    The API stops showing the namespace at once (its name is free again), so there is nothing to follow here."""
     with api() as client:
         accepted = client.json("DELETE", f"/v1/namespaces/{name}")
-        out.print(f"{name} is being deleted (generation {accepted['generation']})")
-        if wait:
-            out.print(require(Follower(client, out, timeout).until_deleted(name, int(accepted["generation"]))))
+    out.print(f"{name} deleted: its stack is being destroyed in the background (generation {accepted['generation']})")
 
 
 @clean_errors

@@ -1,8 +1,8 @@
-"""``--wait``: follow a namespace until its change is applied (or it is gone), showing the engine's progress.
+"""``apply --wait``: follow a namespace until its change is applied, showing the engine's progress.
 
 Polls the namespace; once a run for the awaited generation exists, follows that operation's event stream
 (info level and up) with a spinner and a line per finished step, then looks at the namespace again. Ends when the
-namespace is ready at that generation (or, for a delete, gone), and fails when a run fails or the namespace stalls.
+namespace is ready at that generation, and fails when a run fails or the namespace stalls.
 """
 
 from __future__ import annotations
@@ -50,19 +50,6 @@ class Follower:
                     return outcome
                 time.sleep(_POLL_S)
         return Outcome(False, f"{name} was not ready within {self.timeout_s:g} s (it goes on in the background)")
-
-    def until_deleted(self, name: str, generation: int) -> Outcome:
-        with self.console.status(f"{name}: waiting for its stack to be destroyed") as status:
-            while time.monotonic() < self.deadline:
-                namespace = self.client.get_or_none(f"/v1/namespaces/{name}")
-                if namespace is None:
-                    return Outcome(True, f"{name} deleted")
-                if self._follow_next_run(name, generation, status):
-                    continue
-                if namespace["status"] in ("stalled", "failed"):
-                    return Outcome(False, f"{name}: the destroy failed: {namespace.get('last_error')}")
-                time.sleep(_POLL_S)
-        return Outcome(False, f"{name} was not deleted within {self.timeout_s:g} s (it goes on in the background)")
 
     def _follow_next_run(self, name: str, generation: int, status: Status) -> bool:
         """Stream the newest run for ``generation`` (or later) not followed yet; False when there is none."""

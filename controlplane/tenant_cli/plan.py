@@ -40,12 +40,14 @@ class Planner(Protocol):
 
 
 def canonical(document: dict[str, Any]) -> str:
-    """The document as the server reads it, as YAML: defaults filled in, the export's key order."""
+    """The document as the server reads it, as YAML: defaults filled in, the export's key order, apps by name (the
+    server matches apps by name, and exports them in that order)."""
     try:
         config = NamespaceConfig.model_validate(document)
     except ValidationError as exc:
         problems = [{"location": list(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)]
         raise ApiError(422, "validation_error", "the file does not match the configuration's shape", problems) from None
+    config = config.model_copy(update={"apps": sorted(config.apps, key=lambda app: app.name)})
     return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
