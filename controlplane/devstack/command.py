@@ -73,6 +73,9 @@ def _run(
             children.start("worker", path_add=tools.path_add if tools is not None else None)
             children.start("scheduler")
             console.banner(_banner(settings, stack, tools))
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                console.line("dev", f"warning: listening on {host}: the development endpoints (phone codes, the "
+                                    "faucet) are open to whoever reaches this address")  # fmt: skip
             if tools is not None:
                 tools.when_ready(lambda path_add: _tools_ready(children, runtime, console, path_add))
             serve(runtime, host, port, stack)
@@ -238,13 +241,14 @@ def _banner(settings: Settings, stack: DevStack, tools: ToolsInstaller | None) -
     return [
         ("API", f"{api}/v1/  (docs: {api}/docs)"),
         ("Data", f"{data_dir}  (PostgreSQL, Redis, Pulumi state; kept between runs)"),
+        ("Servers", f"DATABASE_URL={settings.database_url} REDIS_URL={settings.redis_url}"),
         (
-            "Servers",
-            f"DATABASE_URL, REDIS_URL and the rest are in {dev_env_path(data_dir)}; every controlplane "
-            "command run in this folder uses it",
+            "",
+            f"these and the stand-ins' settings are in {dev_env_path(data_dir)}: every controlplane command "
+            "run in this folder uses them",
         ),
         ("Manifests", manifests),
         *stack.describe(settings),
         ("Engine tools", engine),
-        ("Tenant CLI", f"controlplane login --api-url {api}   then: controlplane apply -f namespace.yaml --wait"),
+        ("Tenant CLI", "controlplane login --phone <number> --confirm-age-18   (here, it finds this server by itself)"),
     ]
