@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TextIO, TypeVar
 
 import typer
 import yaml
@@ -21,7 +21,9 @@ from rich.table import Table
 from controlplane.tenant_cli import config
 from controlplane.tenant_cli.client import ApiClient, CliError
 from controlplane.tenant_cli.follow import Follower, require
-from controlplane.tenant_cli.plan import ClientSidePlanner, Plan, Planner, canonical
+
+if TYPE_CHECKING:
+    from controlplane.tenant_cli.plan import Plan, Planner
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -37,7 +39,15 @@ def _console(stream: TextIO, *, stderr: bool = False) -> Console:
 
 out = _console(sys.stdout)
 err = _console(sys.stderr, stderr=True)
-planner: Planner = ClientSidePlanner()  # a server-side dry run replaces it once the API takes ?dry_run=true
+
+
+def planner() -> Planner:
+    """How ``--dry-run`` learns what would change: a server-side planner replaces this one once the API takes
+    ``?dry_run=true`` (imported here, not at start: it reads files through the server's document model)."""
+    from controlplane.tenant_cli.plan import ClientSidePlanner
+
+    return ClientSidePlanner()
+
 
 NameArg = Annotated[str, typer.Argument(help="The namespace's name.")]
 WaitTimeout = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.", min=1)]
@@ -138,7 +148,7 @@ def apply(
     name = str(document["name"])
     with api() as client:
         if dry_run:
-            show_plan(planner.plan(client, document))
+            show_plan(planner().plan(client, document))
             return
         if client.get_or_none(f"/v1/namespaces/{name}") is None:
             body = {key: value for key, value in document.items() if key not in DOCUMENT_KEYS}
@@ -163,6 +173,8 @@ def read_document(file: Path) -> dict[str, Any]:
         raise CliError(f"{file} is not valid YAML: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
         raise CliError(f"{file} is not a namespace document: it needs at least `name` and `apps`")
+    from controlplane.tenant_cli.plan import canonical
+
     canonical(document)  # the shape is checked here first, field by field, as the server would
     return document
 
