@@ -66,7 +66,7 @@ class DevStack:
             if "stripe_api_key" not in settings.model_fields_set:
                 stack._start_stripe(settings)
             if "deposit_rpc_url" not in settings.model_fields_set:
-                stack._start_chain(settings)
+                stack._start_chain(settings, say)
         except BaseException:
             stack.stop()
             raise
@@ -97,12 +97,16 @@ class DevStack:
         self.stripe = stripe
         self.settings_env.update(CONTROLPLANE_STRIPE_API_KEY=stripe.api_key, CONTROLPLANE_STRIPE_API_BASE=stripe.url)
 
-    def _start_chain(self, settings: Settings) -> None:
-        from controlplane.devstack.chain import TOKEN_DECIMALS, TOKEN_SYMBOL, DevChain
+    def _start_chain(self, settings: Settings, say: Callable[[str], None]) -> None:
+        from controlplane.devstack.chain import TOKEN_DECIMALS, TOKEN_SYMBOL, DevChain, DevChainUnavailable
 
         given = settings.model_fields_set
         confirmations = settings.deposit_confirmations if "deposit_confirmations" in given else DEV_CONFIRMATIONS
-        chain = DevChain.start(confirmations)
+        try:
+            chain = DevChain.start(confirmations)
+        except DevChainUnavailable as exc:
+            say(f"no development chain: {exc}; on-chain deposits are off")
+            return
         self.chain = chain
         token = {"address": chain.token_address, "symbol": TOKEN_SYMBOL, "decimals": TOKEN_DECIMALS,
                  "micro_credits_per_token": MICRO_CREDITS_PER_TOKEN}  # fmt: skip
@@ -141,6 +145,8 @@ class DevStack:
             how = f"deposit address {chain.deposit_address}, {chain.confirmations} confirmations"
             faucet = f"POST {api}/v1/dev/faucet sends tokens to a wallet linked to your account"
             lines.append(("Deposits", f"{where}, {how}; {faucet}"))
-        else:
+        elif settings.deposit_rpc_url is not None:
             lines.append(("Deposits", f"chain {settings.deposit_chain_id} at CONTROLPLANE_DEPOSIT_RPC_URL"))
+        else:
+            lines.append(("Deposits", "off (no development chain; CONTROLPLANE_DEPOSIT_* settings name a real one)"))
         return lines
