@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from controlplane.logs import configure_logging
 from controlplane.policy_cli import policy_app
-from controlplane.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    import uvicorn
+from controlplane.settings import get_settings
+from controlplane.tenant_cli.commands import register as register_tenant_commands
 
 app = typer.Typer(help="Control plane of the container hosting platform.", no_args_is_help=True)
 operator_app = typer.Typer(help="Grant or revoke the operator role (never possible through the public API).")
@@ -26,101 +20,37 @@ app.add_typer(operator_app, name="operator")
 namespace_app = typer.Typer(help="Operator actions on namespaces.")
 app.add_typer(namespace_app, name="namespace")
 app.add_typer(policy_app, name="policy")
+register_tenant_commands(app)
 
 DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
+
+
+@app.callback()
+def _servers_of_a_running_dev(ctx: typer.Context) -> None:
+    # In a folder where `controlplane dev` runs, every other command reaches its servers (.data/dev.env).
+    if ctx.invoked_subcommand == "dev":
+        return
+    from controlplane.devstack.envfile import load_dev_env
+
+    if load_dev_env(os.environ) is not None:
+        get_settings.cache_clear()
 
 
 @app.command()
 def dev(
     data_dir: DataDir = Path(".data"),
     host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port the API listens on (and the public URL's, unless set).")] = 8000,
 ) -> None:
-    """Start everything on this machine: embedded PostgreSQL and Redis, migrations, the API, a worker, the scheduler.
+    """Start everything on this machine: embedded PostgreSQL and Redis, migrations, the API, a worker, the scheduler,
+    and local stand-ins for Twilio, Stripe and an Ethereum chain (each replaced by the vendor once its settings are
+    given). Installs the engine's tools in the background when they are missing.
 
     Ctrl-C stops all of it.
     """
-    configure_logging()
-    with _embedded_servers(data_dir) as (database_url, redis_url):
-        from controlplane.migrations import upgrade
+    from controlplane.devstack.command import run_dev
 
-        upgrade(database_url)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CONTROLPLANE_DATA_DIR": str(data_dir.resolve()),
-            "CONTROLPLANE_ENV": "development",
-        }
-        with _children(env, ["worker"], ["scheduler"]):
-            os.environ.update(env)
-            get_settings.cache_clear()
-            typer.echo(f"API:  http://{host}:{port}/v1/  (docs at http://{host}:{port}/docs)")
-            typer.echo(f"Data: {data_dir.resolve()}  (PostgreSQL and Redis; Ctrl-C stops everything)")
-            _serve(get_settings(), host, port)
-
-
-@contextlib.contextmanager
-def _embedded_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
-    from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    settings = Settings(data_dir=data_dir)
-    postgres = None if settings.database_url else EmbeddedPostgres.start(data_dir / "postgres")
-    redis = None
-    try:
-        redis = None if settings.redis_url else EmbeddedRedis.start(data_dir / "redis")
-        database_url = settings.database_url or (postgres.url if postgres else "")
-        redis_url = settings.redis_url or (redis.url if redis else "")
-        yield database_url, redis_url
-    finally:
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            postgres.stop()
-
-
-@contextlib.contextmanager
-def _children(env: dict[str, str], *commands: list[str]) -> Iterator[None]:
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "controlplane", *command], env=env)  # noqa: S603
-        for command in commands
-    ]
-    try:
-        yield
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _serve(settings: Settings, host: str, port: int) -> None:
-    from controlplane.api.app import create_app
-    from controlplane.runtime import Runtime, set_runtime
-
-    runtime = Runtime.connect(settings)
-    set_runtime(runtime)
-    try:
-        # uvicorn re-raises the Ctrl-C it shut down on; uvicorn.run() swallows it, and so does this.
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn_server(create_app(runtime), host=host, port=port).run()
-    finally:
-        runtime.close()
-
-
-def uvicorn_server(app: Any, *, host: str, port: int) -> uvicorn.Server:
-    """uvicorn as the API runs it. Its access log is off: it would print the raw path (ids, names, forged line
-    breaks) and the full client address; the app logs one JSON line per request instead (``controlplane.logs``).
-    Forwarded headers are not uvicorn's to read either: ``trusted_proxies`` decides (``api.client_address``)."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
-    return uvicorn.Server(config)
+    run_dev(data_dir, host, port)
 
 
 @app.command()
@@ -130,7 +60,10 @@ def api(
 ) -> None:
     """Serve the REST API (DATABASE_URL and REDIS_URL name the servers)."""
     configure_logging()
-    _serve(get_settings(), host, port)
+    from controlplane.api.serve import serve
+    from controlplane.runtime import Runtime
+
+    serve(Runtime.connect(get_settings()), host, port)
 
 
 @app.command()

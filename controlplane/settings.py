@@ -205,6 +205,11 @@ class Settings(BaseSettings):
     deposit_submissions_per_hour: int = 120  # per account: each one costs calls to the Ethereum node
     # --- end of billing settings --------------------------------------------------------------------------------
 
+    # --- Development (controlplane dev) --------------------------------------------------------------------------
+    # Run in the background when the engine's tools are missing; its last stdout line is PATH_ADD=<folders>.
+    dev_install_tools: Path = _REPO_ROOT / "scripts" / "install-tools"
+    # --- end of development settings ----------------------------------------------------------------------------
+
     # --- Privacy: API usage logs and retention ----------------------------------------------------------------
     api_log_client_address: Literal["truncate", "hash", "none"] = "truncate"  # truncate: IPv4 /24, IPv6 /48
     api_log_retention_days: int = 90

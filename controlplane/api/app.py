@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -35,8 +36,16 @@ from controlplane.privacy.api import router as privacy_router
 from controlplane.privacy.api_logs import ApiLogMiddleware, ApiLogWriter
 from controlplane.runtime import Runtime
 
+if TYPE_CHECKING:
+    from controlplane.devstack.stack import DevStack
 
-def create_app(runtime: Runtime) -> FastAPI:
+
+def create_app(runtime: Runtime, devstack: DevStack | None = None) -> FastAPI:
+    """The API; with ``devstack`` (``controlplane dev`` only, refused outside development) also ``/v1/dev``."""
+    if devstack is not None:
+        from controlplane.devstack.stack import refuse_outside_development
+
+        refuse_outside_development(runtime.settings.env)
     api_logs = ApiLogWriter(runtime)
     loop_db = LoopDatabase(ConnectionPool.from_settings(runtime.settings))
 
@@ -81,6 +90,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(billing_operator_router)
     app.include_router(notifications_router)
     app.include_router(audit_router)
+    if devstack is not None:
+        from controlplane.devstack.api import router as dev_router
+
+        app.state.devstack = devstack
+        app.include_router(dev_router)
     # The contract first (error responses, published limits), then each operation's access rule on top of it.
     install_contract(app, runtime.settings, [*DEPLOYMENT_LIMITS, *BILLING_LIMITS], DEPLOYMENT_MODELS)
     describe_access(app)

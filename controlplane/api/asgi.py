@@ -1,9 +1,9 @@
 """``uvicorn controlplane.api.asgi:app --factory --no-proxy-headers``: the app built from the environment's settings.
 
-``controlplane api`` is the way to serve it (``controlplane.cli.uvicorn_server``). Run under uvicorn's own command,
-pass ``--no-proxy-headers``: which proxies may name the client is the ``trusted_proxies`` setting's to decide
-(``controlplane.api.client_address``), not uvicorn's. uvicorn's access log is switched off here whatever the flags:
-it prints the raw path (names, ids, forged line breaks) and the full client address.
+``controlplane api`` is the way to serve it (``controlplane.api.serve.uvicorn_server``). Run under uvicorn's own
+command, pass ``--no-proxy-headers``: which proxies may name the client is the ``trusted_proxies`` setting's to
+decide (``controlplane.api.client_address``), not uvicorn's. uvicorn's access log is switched off here whatever the
+flags: it prints the raw path (names, ids, forged line breaks) and the full client address.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -40,6 +40,7 @@ from controlplane.deployments.schemas import (
     OperationOut,
 )
 from controlplane.deployments.spec import app_document
+from controlplane.engine.interface import LEVEL_ORDER, EventLevel
 from controlplane.errors import Unprocessable
 from controlplane.runtime import Runtime
 
@@ -235,23 +236,32 @@ def stream_events(
     session: SessionDep,
     runtime: RuntimeDep,
     request: Request,
+    level: Annotated[EventLevel, Query(description="The least level shown (`debug` shows the engine's chatter)")] = (
+        EventLevel.INFO
+    ),
 ) -> StreamingResponse:
-    """Server-sent events: the run's engine events, replayed from the start, then live until the run ends."""
+    """Server-sent events: the run's engine events, replayed from the start, then live until the run ends with an
+    `end` event whose data holds the run's `result`. Each event's data has a `level`; those below `level` are left
+    out."""
     namespace = service.get_namespace(session, principal.account_id, name)
     service.get_operation(session, namespace, operation_id)
-    return StreamingResponse(_event_stream(runtime, operation_id, request), media_type="text/event-stream")
+    return StreamingResponse(_event_stream(runtime, operation_id, request, level), media_type="text/event-stream")
 
 
-async def _event_stream(runtime: Runtime, operation_id: uuid.UUID, request: Request) -> AsyncIterator[str]:
+async def _event_stream(
+    runtime: Runtime, operation_id: uuid.UUID, request: Request, level: EventLevel
+) -> AsyncIterator[str]:
     last_id = 0
+    least = LEVEL_ORDER[level]
     deadline = asyncio.get_running_loop().time() + runtime.settings.operation_timeout_s * 2 + 300
     while asyncio.get_running_loop().time() < deadline:
-        events, finished = await run_in_threadpool(_events_after, runtime, operation_id, last_id)
+        events, result = await run_in_threadpool(_events_after, runtime, operation_id, last_id)
         for event_id, sequence, kind, data in events:
             last_id = event_id
-            yield f"id: {sequence}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-        if finished and not events:
-            yield "event: end\ndata: {}\n\n"
+            if _rank(data) >= least:
+                yield f"id: {sequence}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+        if result is not None and not events:
+            yield f"event: end\ndata: {json.dumps({'result': result})}\n\n"
             return
         if await request.is_disconnected():
             return
@@ -259,12 +269,19 @@ async def _event_stream(runtime: Runtime, operation_id: uuid.UUID, request: Requ
             await asyncio.sleep(_STREAM_POLL_S)
 
 
-def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tuple[list[tuple[Any, ...]], bool]:
+def _rank(data: dict[str, Any]) -> int:
+    """An event's level (stored by the engine; events from before levels existed count as info)."""
+    try:
+        return LEVEL_ORDER[EventLevel(data.get("level", EventLevel.INFO))]
+    except ValueError:
+        return LEVEL_ORDER[EventLevel.INFO]
+
+
+def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tuple[list[tuple[Any, ...]], str | None]:
+    """Events after ``after``, and the run's result once it has ended (None while it is queued or running)."""
     with runtime.transaction() as session:
-        finished = session.scalar(select(Operation.result).where(Operation.id == operation_id)) not in (
-            OperationResult.RUNNING,
-            "queued",
-        )
+        result = session.scalar(select(Operation.result).where(Operation.id == operation_id))
+        finished = None if result in (OperationResult.RUNNING, "queued") else str(result)
         rows = session.execute(
             select(OperationEvent.id, OperationEvent.sequence, OperationEvent.type, OperationEvent.data)
             .where(OperationEvent.operation_id == operation_id, OperationEvent.id > after)

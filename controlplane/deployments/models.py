@@ -27,6 +27,7 @@ class Status(StrEnum):
     READY = "ready"  # observed_generation == generation
     FAILED = "failed"  # the last run failed; a retry is scheduled
     STALLED = "stalled"  # retries exhausted; an operator retry is needed
+    WAITING_FOR_ENGINE = "waiting_for_engine"  # the engine's tools are missing: not a failure; resumes on its own
     DELETED = "deleted"
 
 

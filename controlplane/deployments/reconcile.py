@@ -3,7 +3,8 @@
 Level-triggered, like a Kubernetes controller: a job reads the desired state when it starts (not when it was
 queued), applies the newest generation, and does nothing when the stack is already there. Every run is an
 :class:`Operation` with its engine events. Failures retry with exponential backoff; repeated failures stall the
-namespace until an operator retries it.
+namespace until an operator retries it. Missing engine tools are no failure: the namespace waits for the engine
+(``waiting_for_engine``), and the resync picks it up once the engine reports its tools available.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def reconcile(namespace_id: str) -> str:
         return "stack busy: retry scheduled"
     try:
         engine = load_engine(runtime.settings)
+        try:
+            engine.check_available()
+        except EngineUnavailable as exc:
+            _wait_for_engine(runtime, ns_id, exc.message)
+            return "waiting for the engine's tools"
         if lock.interrupted_run():
             _recover(runtime, engine, lock, ns_id)
         for _ in range(MAX_PASSES):
@@ -150,12 +156,16 @@ def check_drift(namespace_id: str) -> str:
 
 
 def resync() -> int:
-    """Safety net: queue a reconcile for every namespace whose desired state is not yet applied."""
+    """Safety net: queue a reconcile for every namespace whose desired state is not yet applied (those waiting for
+    the engine only once it reports its tools available)."""
     runtime = get_runtime()
+    left_alone = [Status.STALLED, Status.DELETED]
+    if not _engine_available(runtime):
+        left_alone.append(Status.WAITING_FOR_ENGINE)
     with runtime.transaction() as session:
         ids = session.scalars(
             select(Namespace.id).where(
-                Namespace.status.not_in([Status.STALLED, Status.DELETED]),
+                Namespace.status.not_in(left_alone),
                 or_(
                     Namespace.observed_generation < Namespace.generation,
                     Namespace.desired_state == DesiredState.DELETED,
@@ -298,9 +308,12 @@ def _succeeded(namespace: Namespace, plan: Plan, result: RunResult) -> None:
 
 
 def _failed(runtime: Runtime, namespace: Namespace, error: EngineError) -> None:
+    if isinstance(error, EngineUnavailable):  # a tool went missing mid-run: wait, as before a run
+        _mark_waiting(namespace, error.message)
+        return
     namespace.failure_count += 1
     namespace.last_error = error.message
-    hopeless = isinstance(error, PolicyViolation | EngineUnavailable)
+    hopeless = isinstance(error, PolicyViolation)
     if hopeless or namespace.failure_count >= runtime.settings.reconcile_max_attempts:
         _stall(namespace, error.message)
         return
@@ -308,6 +321,31 @@ def _failed(runtime: Runtime, namespace: Namespace, error: EngineError) -> None:
     delay = _backoff(runtime, namespace.failure_count)
     namespace.conditions = [_condition("Ready", False, "RunFailed", f"{error.message} (retry in {delay:.0f} s)")]
     _schedule(runtime, RECONCILE_JOB, str(namespace.id), f"reconcile-retry{namespace.failure_count}", delay)
+
+
+def _engine_available(runtime: Runtime) -> bool:
+    try:
+        load_engine(runtime.settings).check_available()
+    except EngineUnavailable:
+        return False
+    return True
+
+
+def _wait_for_engine(runtime: Runtime, ns_id: uuid.UUID, message: str) -> None:
+    """No run without the tools: the namespace waits (no operation, no failure counted, no retry scheduled)."""
+    with runtime.transaction() as session:
+        namespace = session.get(Namespace, ns_id, with_for_update=True)
+        if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
+            return
+        if namespace.desired_state != DesiredState.DELETED and namespace.observed_generation >= namespace.generation:
+            return  # nothing to apply: nothing to wait for
+        _mark_waiting(namespace, message)
+
+
+def _mark_waiting(namespace: Namespace, message: str) -> None:
+    namespace.status = Status.WAITING_FOR_ENGINE
+    namespace.last_error = message
+    namespace.conditions = [_condition("Ready", False, "WaitingForEngine", message)]
 
 
 def _stall(namespace: Namespace, message: str) -> None:

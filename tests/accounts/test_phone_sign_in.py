@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account
 from controlplane.accounts.phone import phone_hash
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.accounts.helpers import OTHER_PHONE, PHONE, PHONE_AS_TYPED, SignIn, error_code
-from tests.support.fake_twilio import FakeTwilioVerify
 
 
 def test_start_sends_the_number_to_twilio_in_e164(client: TestClient, twilio: FakeTwilioVerify) -> None:

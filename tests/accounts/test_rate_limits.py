@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from controlplane.api.app import create_app
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.accounts.helpers import PHONE, error_code
-from tests.support.fake_twilio import FakeTwilioVerify
 
 PROXY = ("10.1.2.3", 40000)
 STRANGER = ("203.0.113.9", 40000)

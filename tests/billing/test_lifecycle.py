@@ -18,12 +18,12 @@ from controlplane.billing.models import EntrySource
 from controlplane.deployments import service as deployments
 from controlplane.deployments.models import Namespace
 from controlplane.deployments.schemas import AppIn, NamespaceCreate
+from controlplane.devstack.fake_stripe import FakeStripe, signed_headers
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.billing.conftest import Clock, Customer
 from tests.billing.helpers import balance_row
 from tests.support.engine_double import calls
-from tests.support.fake_stripe import FakeStripe, signed_headers
 from tests.support.live import APP, Live
 
 # APP: 2 replicas of 250 millicores and 256 MiB, a 5 GiB volume.

@@ -37,11 +37,11 @@ from controlplane.accounts.principal import account_owner
 from controlplane.accounts.scopes import KNOWN_SCOPES
 from controlplane.accounts.service import create_account
 from controlplane.api.app import create_app
+from controlplane.devstack.evm_rpc import EvmRpc
+from controlplane.devstack.fake_stripe import FakeStripe
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import DepositToken
-from tests.support.evm_rpc import EvmRpc
-from tests.support.fake_stripe import FakeStripe
-from tests.support.fake_twilio import FakeTwilioVerify
 
 EXAMPLES_PER_OPERATION = 12
 SEED = 16

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from controlplane.api.app import create_app
-from controlplane.cli import uvicorn_server
+from controlplane.api.serve import uvicorn_server
 from controlplane.logs import configure_logging
 from controlplane.runtime import Runtime
 
