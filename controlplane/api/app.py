@@ -24,6 +24,7 @@ from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
+from controlplane.deployments.revisions_api import router as revisions_router
 from controlplane.health.api import router as health_router
 from controlplane.notifications.api import router as notifications_router
 from controlplane.privacy.api import deletions_router
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(operator_router)
     app.include_router(namespaces_router)
+    app.include_router(revisions_router)
     app.include_router(namespaces_operator_router)
     app.include_router(privacy_router)
     app.include_router(privacy_operator_router)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
-from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
+from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.audit.service import OperatorWriteAudit
-from controlplane.deployments import service
+from controlplane.deployments import changes, revisions, service
 from controlplane.deployments.domains import challenge_name
 from controlplane.deployments.models import CustomDomain, Namespace, Operation, OperationEvent, OperationResult
+from controlplane.deployments.revision_schemas import revision_yaml
 from controlplane.deployments.schemas import (
     Accepted,
     AppIn,
@@ -35,10 +36,13 @@ from controlplane.deployments.schemas import (
     OperationOut,
 )
 from controlplane.deployments.spec import app_document
+from controlplane.deployments.write_route import WriteRoute
 from controlplane.errors import BadRequest, Unprocessable
 from controlplane.runtime import Runtime
+from controlplane.settings import Settings
 
-router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
+# Every write takes ?dry_run=true and records its author on the revisions it makes (deployments.write_route).
+router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"], route_class=WriteRoute)
 
 ReadNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.READ))]
 WriteNs = Annotated[Principal, Depends(RequireScope("namespaces", Access.WRITE))]
@@ -49,11 +53,17 @@ def _ctx(runtime: Runtime) -> service.Context:
     return service.Context(runtime.settings, runtime.redis)
 
 
-def namespace_out(namespace: Namespace) -> NamespaceOut:
+_DERIVED = frozenset({"apps", "hourly_cost", "running_revision", "wanted_revision"})
+
+
+def namespace_out(namespace: Namespace, settings: Settings) -> NamespaceOut:
     return NamespaceOut.model_validate(
         {
-            **{field: getattr(namespace, field) for field in NamespaceOut.model_fields if field != "apps"},
+            **{field: getattr(namespace, field) for field in NamespaceOut.model_fields if field not in _DERIVED},
             "apps": [app_document(app) for app in namespace.apps],
+            "hourly_cost": changes.namespace_price(settings, namespace),
+            "running_revision": namespace.observed_generation or None,
+            "wanted_revision": namespace.generation,
         }
     )
 
@@ -69,14 +79,15 @@ def create_namespace(body: NamespaceCreate, principal: WriteNs, session: Session
 
 
 @router.get("", response_model=Page[NamespaceOut])
-def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
+def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep, settings: SettingsDep) -> Response:
     rows, next_cursor = service.list_namespaces(session, principal.account_id, page)
-    return json_response(Page[NamespaceOut](items=[namespace_out(row) for row in rows], next_cursor=next_cursor))
+    items = [namespace_out(row, settings) for row in rows]
+    return json_response(Page[NamespaceOut](items=items, next_cursor=next_cursor))
 
 
 @router.get("/{name}", response_model=NamespaceOut)
-def get_namespace(name: str, principal: ReadNs, session: SessionDep) -> Response:
-    return json_response(namespace_out(service.get_namespace(session, principal.account_id, name)))
+def get_namespace(name: str, principal: ReadNs, session: SessionDep, settings: SettingsDep) -> Response:
+    return json_response(namespace_out(service.get_namespace(session, principal.account_id, name), settings))
 
 
 @router.delete("/{name}", status_code=202, response_model=Accepted)
@@ -136,9 +147,17 @@ def release_domain(name: str, domain: str, principal: WriteNs, session: SessionD
 
 
 @router.get("/{name}/config", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})
-def export_config(name: str, principal: ReadNs, session: SessionDep) -> Response:
+def export_config(
+    name: str,
+    principal: ReadNs,
+    session: SessionDep,
+    generation: Annotated[int | None, Query(ge=1, description="That revision's configuration instead")] = None,
+) -> Response:
     """The namespace's configuration as YAML; ``PUT`` it back to apply it again."""
     namespace = service.get_namespace(session, principal.account_id, name)
+    if generation is not None:
+        return Response(revision_yaml(revisions.get_revision(session, namespace, generation)),
+                        media_type="application/yaml")  # fmt: skip
     return Response(config_yaml(namespace), media_type="application/yaml")
 
 
@@ -218,8 +237,7 @@ def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tupl
 
 
 def config_yaml(namespace: Namespace) -> str:
-    document = NamespaceConfig(name=namespace.name, apps=[AppIn(**app_document(app)) for app in namespace.apps])
-    return yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(revisions.config_document(namespace), sort_keys=False)
 
 
 def _parse_config(raw: bytes) -> NamespaceConfig:

@@ -46,7 +46,7 @@ def request_deletion(session: Session, ctx: Context, account_id: uuid.UUID) -> A
         select(Namespace).where(Namespace.account_id == account_id, Namespace.desired_state != DesiredState.DELETED)
     ).all()
     for namespace in namespaces:
-        transition(session, ctx, namespace, DesiredState.DELETED)
+        transition(session, ctx, namespace, DesiredState.DELETED, reason="account deletion")
     deletion = AccountDeletion(account_id=account_id, status="destroying", attempts=0,
                                namespaces_pending=len(namespaces))  # fmt: skip
     session.add(deletion)

@@ -18,7 +18,7 @@ from controlplane.deployments.models import Namespace
 from controlplane.notifications.service import notify
 from controlplane.runtime import Runtime
 from tests.support.engine_double import calls, script
-from tests.support.live import Live
+from tests.support.live import FUNDS, Live
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 form, from the EIP's own examples
 PHONE_HASH = bytes.fromhex("ab" * 32)
@@ -99,7 +99,7 @@ def test_export_holds_everything_about_the_caller(live: Live) -> None:
     assert namespace["apps"][0]["image"] == "ghcr.io/acme/web:1.2.3"
     assert [op["kind"] for op in namespace["operations"]] == ["up"]
     assert any(log["route"] == "/v1/namespaces" for log in exported["api_logs"])
-    assert [entry["amount"] for entry in exported["billing"]["ledger"]] == [5_000_000]
+    assert [entry["amount"] for entry in exported["billing"]["ledger"]] == [FUNDS, 5_000_000]  # the test's, theirs
     assert exported["deposits"] == []
     assert [n["title"] for n in exported["notifications"]] == ["Hello"]
     assert "secret_hash" not in str(exported)
