@@ -40,7 +40,7 @@ async def note_change(
     dry_run_requested: Annotated[
         bool,
         Query(
-            alias="dry_run",
+            alias=dry_run.QUERY_PARAMETER,
             description="Validate and admit the write, store nothing, queue nothing, and answer with the diff, "
             "the policy verdict, the price before and after, and the runway",
         ),
