@@ -17,12 +17,13 @@ applied, the two are the same price.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Numeric, cast, func, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, Numeric, Select, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -146,6 +147,12 @@ def cost_sql(prices: PriceList, cpu_millicores: str, memory_mib: str, volume_gib
 
 def account_price(session: Session, prices: PriceList, account_id: uuid.UUID) -> int:
     """The account's price per hour: the sum of its namespaces' desired-state prices (each rounded down)."""
+    return int(session.scalar(account_price_statement(prices), {"account_id": account_id}) or 0)
+
+
+@functools.lru_cache(maxsize=8)
+def account_price_statement(prices: PriceList) -> Select[tuple[Any]]:
+    """``account_price`` as one statement (built once per price list; the account is the ``account_id`` parameter)."""
     computes = Namespace.desired_state.in_(COMPUTE_STATES)
     per_namespace = (
         select(
@@ -160,8 +167,8 @@ def account_price(session: Session, prices: PriceList, account_id: uuid.UUID) ->
         )
         .select_from(Namespace)
         .join(App, App.namespace_id == Namespace.id)
-        .where(Namespace.account_id == account_id, Namespace.desired_state.in_(VOLUME_STATES))
+        .where(Namespace.account_id == bindparam("account_id"), Namespace.desired_state.in_(VOLUME_STATES))
         .group_by(Namespace.id)
         .subquery()
     )  # fmt: skip
-    return int(session.scalar(select(func.coalesce(func.sum(per_namespace.c.price), 0))) or 0)
+    return select(func.coalesce(func.sum(per_namespace.c.price), 0))

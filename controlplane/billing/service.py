@@ -9,15 +9,18 @@ Lowering the price is always allowed, whatever the balance.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from controlplane.billing import prices
-from controlplane.billing.ledger import credits_text, get_billing_account
+from controlplane.billing.ledger import credits_text
+from controlplane.billing.models import BillingAccount
 from controlplane.billing.prices import AppSize, PriceList
 from controlplane.errors import PaymentRequired
 from controlplane.settings import Settings
@@ -100,16 +103,27 @@ def price_change(
 ) -> PriceChange:
     """The change of one namespace's price from ``namespace_before`` to ``namespace_after``, for its account; the
     account's price is read with the changed namespace already flushed."""
-    account_after = account_price(session, settings, account_id)
-    account = get_billing_account(session, account_id)
+    row = session.execute(_price_and_balance(PriceList.of(settings)), {"account_id": account_id}).one()
+    account_after = int(row.price)
     return PriceChange(
         namespace_before=namespace_before,
         namespace_after=namespace_after,
         account_before=account_after - namespace_after + namespace_before,
         account_after=account_after,
-        balance=account.balance if account is not None else 0,
-        unpaid=account.unpaid if account is not None else 0,
+        balance=int(row.balance or 0),
+        unpaid=int(row.unpaid or 0),
         min_runway_hours=settings.min_runway_hours,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _price_and_balance(price_list: PriceList) -> Select[tuple[Any, Any, Any]]:
+    """The account's price, balance and unpaid usage in one statement (it runs in every write)."""
+    mine = BillingAccount.account_id == bindparam("account_id")
+    return select(
+        prices.account_price_statement(price_list).scalar_subquery().label("price"),
+        select(BillingAccount.balance).where(mine).scalar_subquery().label("balance"),
+        select(BillingAccount.unpaid).where(mine).scalar_subquery().label("unpaid"),
     )
 
 

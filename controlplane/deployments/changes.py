@@ -94,7 +94,7 @@ def accept(session: Session, settings: Settings, namespace: Namespace, *, reason
     the rows flushed)."""
     note = note_of(session)
     dry_run = note is not None and note.dry_run
-    revision, previous = revisions.record(
+    recorded = revisions.record(
         session,
         namespace,
         note.author if note is not None else Author.platform(),
@@ -103,7 +103,7 @@ def accept(session: Session, settings: Settings, namespace: Namespace, *, reason
     )
     price = None
     if namespace.account_id is not None and (dry_run or not lifecycle):
-        before = price_of(settings, previous) if previous is not None else 0
+        before = price_of(settings, recorded.previous) if recorded.previous is not None else 0
         after = namespace_price(settings, namespace)
         price = billing.price_change(session, settings, namespace.account_id, before, after)
         refusal = None if lifecycle else billing.refusal(price)
@@ -112,7 +112,7 @@ def accept(session: Session, settings: Settings, namespace: Namespace, *, reason
         if refusal is not None and note is not None:
             note.refusals.append(refusal)
     if dry_run and note is not None:
-        note.report = _report(namespace, revision.diff, note, price)
+        note.report = _report(namespace, recorded.diff, note, price)
 
 
 def namespace_price(settings: Settings, namespace: Namespace) -> int:

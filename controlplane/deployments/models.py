@@ -227,10 +227,7 @@ class Revision(IdMixin, TimestampMixin, Base):
     outcome_at: Mapped[datetime | None]
     outcome_message: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (
-        UniqueConstraint("namespace_id", "generation"),
-        Index("ix_namespace_revisions_pending", "namespace_id", postgresql_where=text("outcome = 'pending'")),
-    )
+    __table_args__ = (UniqueConstraint("namespace_id", "generation"),)
 
 
 # Immutable but for the outcome, enforced by the database (the foreign key may also detach the author's account).

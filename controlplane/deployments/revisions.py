@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, paginate
@@ -121,39 +121,55 @@ def _value_diff(old: Any, new: Any) -> dict[str, Any]:
 # --- recording -------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Recorded:
+    generation: int
+    diff: dict[str, Any]
+    previous: Spec | None  # the spec of the revision before (None for a new namespace)
+
+
 def record(
     session: Session, namespace: Namespace, author: Author, *, reason: str | None, rollback_of: int | None
-) -> tuple[Revision, Spec | None]:
-    """Record the namespace's current desired state as revision ``namespace.generation``; returns it with the spec
-    of the revision before (None for a new namespace)."""
-    previous = latest(session, namespace.id, before=namespace.generation)
-    previous_spec = Spec.of_revision(previous) if previous is not None else None
+) -> Recorded:
+    """Record the namespace's current desired state as revision ``namespace.generation``."""
+    previous = previous_spec(session, namespace.id, namespace.generation)
     spec = Spec.of_namespace(namespace)
-    revision = Revision(
-        namespace_id=namespace.id,
-        generation=namespace.generation,
-        desired_state=spec.desired_state,
-        document=spec.document,
-        verified_domains=list(spec.verified_domains),
-        diff=diff_specs(previous_spec, spec),
-        author_kind=author.kind,
-        author_account_id=author.account_id,
-        author_api_key_id=author.api_key_id,
-        author_session_id=author.session_id,
-        reason=reason,
-        rollback_of=rollback_of,
-        outcome=RevisionOutcome.PENDING,
-    )
-    session.add(revision)
-    session.flush()
-    return revision, previous_spec
+    diff = diff_specs(previous, spec)
+    row = {
+        "id": uuid.uuid4(),
+        "namespace_id": namespace.id,
+        "generation": namespace.generation,
+        "desired_state": spec.desired_state,
+        "document": spec.document,
+        "verified_domains": list(spec.verified_domains),
+        "diff": diff,
+        "author_kind": author.kind,
+        "author_account_id": author.account_id,
+        "author_api_key_id": author.api_key_id,
+        "author_session_id": author.session_id,
+        "reason": reason,
+        "rollback_of": rollback_of,
+        "outcome": RevisionOutcome.PENDING,
+        "created_at": utcnow(),
+    }
+    session.execute(_INSERT, row)
+    return Recorded(namespace.generation, diff, previous)
 
 
-def latest(session: Session, namespace_id: uuid.UUID, *, before: int | None = None) -> Revision | None:
-    stmt = select(Revision).where(Revision.namespace_id == namespace_id)
-    if before is not None:
-        stmt = stmt.where(Revision.generation < before)
-    return session.scalar(stmt.order_by(Revision.generation.desc()).limit(1))
+def previous_spec(session: Session, namespace_id: uuid.UUID, generation: int) -> Spec | None:
+    """The spec of the newest revision before ``generation``."""
+    row = session.execute(_PREVIOUS, {"namespace_id": namespace_id, "generation": generation}).one_or_none()
+    return None if row is None else Spec(row.desired_state, row.document, tuple(row.verified_domains))
+
+
+# Built once: these run in every write.
+_INSERT = insert(Revision)
+_PREVIOUS = (
+    select(Revision.desired_state, Revision.document, Revision.verified_domains)
+    .where(Revision.namespace_id == bindparam("namespace_id"), Revision.generation < bindparam("generation"))
+    .order_by(Revision.generation.desc())
+    .limit(1)
+)
 
 
 # --- outcomes (written by the reconcile) -------------------------------------------------------------------------

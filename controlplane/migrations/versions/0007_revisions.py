@@ -87,12 +87,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("namespace_id", "generation", name=op.f("uq_namespace_revisions_namespace_id_generation")),
     )
     op.create_index(op.f("ix_namespace_revisions_created_at"), "namespace_revisions", ["created_at"])
-    op.create_index(
-        "ix_namespace_revisions_pending",
-        "namespace_revisions",
-        ["namespace_id"],
-        postgresql_where=sa.text("outcome = 'pending'"),
-    )
     op.execute(_IMMUTABLE_FUNCTION)
     op.execute(_IMMUTABLE_TRIGGER)
     _record_current_generations()
