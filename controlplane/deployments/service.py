@@ -1,7 +1,8 @@
 """Namespaces, apps and custom domains: every change of desired state bumps the generation and queues one reconcile.
 
 Changes are checked before they are stored: the tenant spec must validate and the policy pack must pass
-(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too.
+(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too. Every
+accepted change is a revision, and one that raises the price must be covered by the credit (``deployments.changes``).
 
 A namespace's name is the tenant's display name, unique within the account; what reaches the cluster and DNS is
 issued at create (``deployments.identity``) and never reused, so a name freed by a delete never leads to the
