@@ -177,8 +177,10 @@ def _charge_statement(prices: PriceList) -> TextClause:
                :now
         FROM updated u
         CROSS JOIN LATERAL (
+            -- Capped so that no plan evaluating this for an account with years of runway can overflow.
             SELECT CAST(:period_end_at AS timestamptz)
-                   + make_interval(hours => CAST(ceil(u.balance::numeric / u.cost) AS integer)) AS suspension_at
+                   + make_interval(hours => CAST(least(ceil(u.balance::numeric / u.cost), 1000000) AS integer))
+                   AS suspension_at
         ) s
         WHERE u.crossed AND u.account_id IS NOT NULL
         RETURNING 1

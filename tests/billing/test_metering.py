@@ -286,3 +286,14 @@ def test_the_balance_shows_the_current_hourly_cost(
     assert body["hourly_cost"] == cost
     assert body["hours_left"] == 1_000_000 // cost == 16
     assert body["low_balance"] is True  # fewer than 72 hours (the first runway notice) left
+
+
+def test_a_pass_over_an_account_with_centuries_of_runway_charges_and_tells_nothing(
+    db: Session, settings: Settings, customer: Customer, clock: Clock
+) -> None:
+    tiny = AppSize(replicas=1, cpu_millicores=1, memory_mib=1)  # about 30 micro-credits an hour
+    add_namespace(db, customer.id, [tiny], created_at=clock.hour - timedelta(days=1))
+    fund(db, settings, customer.id, 2**40)
+    result = metering.meter_hour(db, settings, clock.hour, now=clock.now)
+    assert (result.accounts, result.runway_notices) == (1, 0)
+    assert result.charged == metering.hourly_cost(settings, 1, 1, 0) > 0
