@@ -29,7 +29,7 @@ SEED = [
     SELECT md5('account' || i)::uuid, now() FROM generate_series(1, :accounts) AS i
     """,
     # Balances: most accounts have plenty; every 20th has less than an hour (capped, taken to zero, its lifecycle
-    # job queued); every 10th of the rest is under the low-balance threshold (a notice).
+    # job queued); every 10th of the rest has less than a day of runway left (a notice).
     """
     INSERT INTO billing_accounts (id, account_id, balance, unpaid, hourly_cost, updated_at)
     SELECT md5('billing' || i)::uuid, md5('account' || i)::uuid,
@@ -106,7 +106,7 @@ def main() -> None:
     )
     print(
         f"  charged {first.charged:,} micro-credits, {first.unpaid:,} unpaid; {len(first.depleted):,} accounts at zero "
-        f"({queued:,} lifecycle jobs queued); {first.low_balance_notices:,} low-balance notices"
+        f"({queued:,} lifecycle jobs queued); {first.runway_notices:,} runway notices"
     )
     print(
         f"same hour again: {again_s:.3f} s, {again.accounts} accounts charged "

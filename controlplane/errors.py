@@ -38,6 +38,13 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class PaymentRequired(AppError):
+    """The account's credit does not cover what was asked (the details say how much to add)."""
+
+    status_code = 402
+    code = "insufficient_credits"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     domain_reservation_grace_days: int = 30  # a deleted namespace's verified domains stay reserved this long
     # --- end of custom domain settings --------------------------------------------------------------------------
 
+    # --- Revisions: every accepted desired-state change of a namespace ------------------------------------------
+    revision_history_limit: int = Field(default=100, ge=1)  # newest revisions kept per namespace (the running one too)
+    revision_prune_interval_s: int = 3600
+    # --- end of revision settings ---------------------------------------------------------------------------------
+
     # --- Billing: credits, prices, card top-ups (Stripe), on-chain deposits, the zero-balance lifecycle -------
     # Money is integer micro-credits everywhere (1 credit = 1,000,000 micro-credits); no floats. A credit is worth
     # one unit of checkout_currency, so a card top-up of N minor units (cents) buys N * micro_credits_per_minor_unit.
@@ -177,7 +182,11 @@ class Settings(BaseSettings):
     hours_per_month: int = Field(default=730, ge=1)  # a GiB-month costs hours_per_month GiB-hours
     metering_interval_s: int = 300  # how often the scheduler looks for complete hours not yet charged
     metering_max_catch_up_hours: int = 24  # after an outage, older uncharged hours are skipped (and logged)
-    low_balance_hours: int = 24  # a notice when the balance covers fewer hours of current usage than this
+    # Runway: the hours the balance lasts at the current hourly price. A notice at each of these runways, once per
+    # crossing (re-armed when the runway rises above it again), with the predicted suspension time.
+    runway_notice_hours: list[PositiveInt] = Field(default=[72, 24, 2], min_length=1)
+    # A change that raises the price is refused (402 insufficient_credits) when it would leave less runway than this.
+    min_runway_hours: int = Field(default=1, ge=0)
     volume_release_after_hours: int = 24  # volumes are deleted this long after a zero-balance suspension
     lifecycle_sweep_interval_s: int = 300
     # Stripe Checkout: card top-ups answer 503 until stripe_api_key is set. stripe_api_base stays None for Stripe

@@ -26,6 +26,7 @@ from controlplane.billing.api import router as billing_router
 from controlplane.billing.schemas import SETTINGS_LIMITS as BILLING_LIMITS
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
+from controlplane.deployments.revisions_api import router as revisions_router
 from controlplane.deployments.schemas import PUBLISHED_MODELS as DEPLOYMENT_MODELS
 from controlplane.deployments.schemas import SETTINGS_LIMITS as DEPLOYMENT_LIMITS
 from controlplane.health.api import router as health_router
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime, devstack: DevStack | None = None) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(operator_router)
     app.include_router(namespaces_router)
+    app.include_router(revisions_router)
     app.include_router(namespaces_operator_router)
     app.include_router(privacy_router)
     app.include_router(privacy_operator_router)

@@ -9,7 +9,8 @@ The first request claims the key; a retry with the same body replays the stored 
 body is refused (422); a retry while the first is still running gets 409. Only successful answers are kept, so a
 failed request can be retried with its key. An answer that shows a secret once (it sets a cookie, or says
 ``Cache-Control: no-store``, as a new API key does) is never stored: a retry gets 409
-``idempotent_secret_not_replayable``. Records expire after ``idempotency_ttl_hours`` and go with the account.
+``idempotent_secret_not_replayable``. Records expire after ``idempotency_ttl_hours`` and go with the account. A
+dry run (``?dry_run=true``) stores nothing, so it keeps no record either: repeating one is always safe.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane import dry_run
 from controlplane.accounts.credentials import CredentialStore
 from controlplane.accounts.principal import Principal, authenticate, presents_credential
 from controlplane.accounts.secrets import keyed_hash
@@ -69,6 +71,9 @@ class IdempotencyMiddleware:
         if not KEY_PATTERN.fullmatch(key):
             body = error_body("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
             await send_json(send, 400, body, [])
+            return
+        if dry_run.requested(scope.get("query_string", b"")):  # a dry run stores nothing, ever
+            await self.app(scope, receive, send)
             return
         try:
             request_body = await _read_body(receive)

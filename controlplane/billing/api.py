@@ -16,7 +16,7 @@ from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.api.text import Timestamp
 from controlplane.audit.service import OperatorWriteAudit
-from controlplane.billing import checkout, deposits, ledger, metering
+from controlplane.billing import checkout, deposits, ledger, service
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
     AdjustmentCreate,
@@ -40,8 +40,8 @@ WriteBilling = Annotated[Principal, Depends(RequireScope("billing", Access.WRITE
 
 @router.get("/balance", response_model=BalanceOut)
 def get_balance(principal: ReadBilling, session: SessionDep, settings: SettingsDep) -> Response:
-    usage = metering.estimate(session, settings, principal.account_id)
-    return json_response(BalanceOut.of(ledger.balance_of(session, settings, principal.account_id, usage.cost)))
+    hourly_cost = service.account_price(session, settings, principal.account_id)
+    return json_response(BalanceOut.of(ledger.balance_of(session, settings, principal.account_id, hourly_cost)))
 
 
 @router.get("/transactions", response_model=Page[LedgerEntryOut])

@@ -40,9 +40,9 @@ class BalanceOut(ResponseModel):
     balance: int = Field(description="Micro-credits available")
     balance_credits: str
     unpaid: int = Field(description="Usage an empty balance could not cover; the next top-up pays it first")
-    hourly_cost: int = Field(description="What the current declaration costs per hour, in micro-credits")
+    hourly_cost: int = Field(description="What the namespaces as declared cost per hour, in micro-credits")
     hours_left: int | None = Field(description="Whole hours the balance covers at that rate; null when free")
-    low_balance: bool
+    low_balance: bool = Field(description="The runway is below the first runway notice (72 hours by default)")
     suspended: bool = Field(description="Namespaces are suspended because the balance reached zero")
     suspended_at: datetime | None
     volumes_release_at: datetime | None = Field(description="When the volumes of a suspended account are deleted")

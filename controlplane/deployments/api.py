@@ -18,13 +18,14 @@ from sqlalchemy import select
 from controlplane.accounts.principal import Principal, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.contract import answers
-from controlplane.api.deps import PageDep, RuntimeDep, SessionDep
+from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
 from controlplane.api.uploads import parse_yaml
 from controlplane.audit.service import OperatorWriteAudit
-from controlplane.deployments import service
+from controlplane.deployments import changes, revisions, service
 from controlplane.deployments.domains import challenge_name
 from controlplane.deployments.models import CustomDomain, Namespace, Operation, OperationEvent, OperationResult
+from controlplane.deployments.revision_schemas import revision_yaml
 from controlplane.deployments.schemas import (
     Accepted,
     AppIn,
@@ -40,11 +41,14 @@ from controlplane.deployments.schemas import (
     OperationOut,
 )
 from controlplane.deployments.spec import app_document
+from controlplane.deployments.write_route import WriteRoute
 from controlplane.engine.interface import LEVEL_ORDER, EventLevel
 from controlplane.errors import Unprocessable
 from controlplane.runtime import Runtime
+from controlplane.settings import Settings
 
-router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
+# Every write takes ?dry_run=true and records its author on the revisions it makes (deployments.write_route).
+router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"], route_class=WriteRoute)
 
 # Path parameters take the names' own types: a name that cannot exist is a 422 naming it, before any query.
 NamePath = Annotated[NamespaceName, Path(description="The namespace's name")]
@@ -59,11 +63,17 @@ def _ctx(runtime: Runtime) -> service.Context:
     return service.Context(runtime.settings, runtime.redis)
 
 
-def namespace_out(namespace: Namespace) -> NamespaceOut:
+_DERIVED = frozenset({"apps", "hourly_cost", "running_revision", "wanted_revision"})
+
+
+def namespace_out(namespace: Namespace, settings: Settings) -> NamespaceOut:
     return NamespaceOut.model_validate(
         {
-            **{field: getattr(namespace, field) for field in NamespaceOut.model_fields if field != "apps"},
+            **{field: getattr(namespace, field) for field in NamespaceOut.model_fields if field not in _DERIVED},
             "apps": [app_document(app) for app in namespace.apps],
+            "hourly_cost": changes.namespace_price(settings, namespace),
+            "running_revision": namespace.observed_generation or None,
+            "wanted_revision": namespace.generation,
         }
     )
 
@@ -77,22 +87,30 @@ def accepted(namespace: Namespace, *, changed: bool = True) -> Response:
 _NO_OP: dict[int | str, dict[str, Any]] = {
     200: {"model": Accepted, "description": "Nothing changed: the current generation, nothing queued"}
 }
+# Writes that can raise the namespace's price are held to the balance (deployments.changes).
+_PRICED = answers({402: "The balance would last less than min_runway_hours at the new price (`insufficient_credits`)"})
 
 
-@router.post("", status_code=202, response_model=Accepted, responses=answers({409: "The name is taken (`name_taken`)"}))
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    responses={**_PRICED, **answers({409: "The name is taken (`name_taken`)"})},
+)
 def create_namespace(body: NamespaceCreate, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.create_namespace(session, _ctx(runtime), principal.account_id, body))
 
 
 @router.get("", response_model=Page[NamespaceOut])
-def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep) -> Response:
+def list_namespaces(principal: ReadNs, session: SessionDep, page: PageDep, settings: SettingsDep) -> Response:
     rows, next_cursor = service.list_namespaces(session, principal.account_id, page)
-    return json_response(Page[NamespaceOut](items=[namespace_out(row) for row in rows], next_cursor=next_cursor))
+    items = [namespace_out(row, settings) for row in rows]
+    return json_response(Page[NamespaceOut](items=items, next_cursor=next_cursor))
 
 
 @router.get("/{name}", response_model=NamespaceOut)
-def get_namespace(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
-    return json_response(namespace_out(service.get_namespace(session, principal.account_id, name)))
+def get_namespace(name: NamePath, principal: ReadNs, session: SessionDep, settings: SettingsDep) -> Response:
+    return json_response(namespace_out(service.get_namespace(session, principal.account_id, name), settings))
 
 
 @router.delete("/{name}", status_code=202, response_model=Accepted)
@@ -104,13 +122,13 @@ def delete_namespace(name: NamePath, principal: WriteNs, session: SessionDep, ru
     "/{name}/apps",
     status_code=202,
     response_model=Accepted,
-    responses=answers({409: "The namespace has an app of that name (`duplicate_app`)"}),
+    responses={**_PRICED, **answers({409: "The namespace has an app of that name (`duplicate_app`)"})},
 )
 def add_app(name: NamePath, body: AppIn, principal: WriteNs, session: SessionDep, runtime: RuntimeDep) -> Response:
     return accepted(service.add_app(session, _ctx(runtime), principal.account_id, name, body))
 
 
-@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted, responses=_NO_OP)
+@router.patch("/{name}/apps/{app}", status_code=202, response_model=Accepted, responses={**_NO_OP, **_PRICED})
 def update_app(
     name: NamePath, app: AppPath, body: AppPatch, principal: WriteNs, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -167,9 +185,17 @@ def release_domain(
 
 
 @router.get("/{name}/config", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})
-def export_config(name: NamePath, principal: ReadNs, session: SessionDep) -> Response:
+def export_config(
+    name: NamePath,
+    principal: ReadNs,
+    session: SessionDep,
+    generation: Annotated[int | None, Query(ge=1, description="That revision's configuration instead")] = None,
+) -> Response:
     """The namespace's configuration as YAML; ``PUT`` it back to apply it again."""
     namespace = service.get_namespace(session, principal.account_id, name)
+    if generation is not None:
+        return Response(revision_yaml(revisions.get_revision(session, namespace, generation)),
+                        media_type="application/yaml")  # fmt: skip
     return Response(config_yaml(namespace), media_type="application/yaml")
 
 
@@ -179,6 +205,7 @@ def export_config(name: NamePath, principal: ReadNs, session: SessionDep) -> Res
     response_model=Accepted,
     responses={
         **_NO_OP,
+        **_PRICED,
         **answers(
             {
                 400: "Not YAML or JSON, nested too deep, or expanding too far (`malformed_config`)",
@@ -292,8 +319,7 @@ def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tupl
 
 
 def config_yaml(namespace: Namespace) -> str:
-    document = NamespaceConfig(name=namespace.name, apps=[AppIn(**app_document(app)) for app in namespace.apps])
-    return yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(revisions.config_document(namespace), sort_keys=False)
 
 
 def _validated_config(loaded: Any) -> NamespaceConfig:

@@ -99,7 +99,7 @@ def _check_pending(
     claim.failing_since = None
     claim.last_error = None
     session.flush()
-    accept_domain_change(session, ctx, namespace)
+    accept_domain_change(session, ctx, namespace, reason=f"custom domain verified: {claim.domain}")
     return "verified"
 
 
@@ -139,7 +139,7 @@ def _recheck_verified(
           f"The TXT record {record} was missing for {ctx.settings.domain_recheck_grace_hours} hours: {claim.domain} is "
           f"pending again and no longer routed to namespace {namespace.name}. Restore the record and verify it "
           "again.", claim.domain)  # fmt: skip
-    accept_domain_change(session, ctx, namespace)
+    accept_domain_change(session, ctx, namespace, reason=f"custom domain no longer verified: {claim.domain}")
     return "unverified"
 
 

@@ -1,5 +1,5 @@
-"""Desired state (namespaces, apps, custom domains), what the engine observed (operations and their events), and
-the registry of identities ever issued to a namespace."""
+"""Desired state (namespaces, apps, custom domains) and its revisions, what the engine observed (operations and their
+events), and the registry of identities ever issued to a namespace."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, func, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from controlplane.db import Base, IdMixin, TimestampMixin, utcnow
@@ -187,3 +188,72 @@ class OperationEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_operation_events_operation_id_id", "operation_id", "id"),)
+
+
+class RevisionOutcome(StrEnum):
+    PENDING = "pending"  # accepted, not applied yet
+    APPLIED = "applied"  # an update of this generation succeeded (``operation_id`` says which)
+    SUPERSEDED = "superseded"  # a newer revision was applied before this one ran: coalesced
+    FAILED = "failed"  # the run of this generation failed (a retry that succeeds makes it applied)
+    REFUSED = "refused"  # the policy pack refused it when it ran
+
+
+class AuthorKind(StrEnum):
+    ACCOUNT = "account"  # the tenant, with a session or an API key
+    PLATFORM = "platform"  # billing's lifecycle, a domain check, an account deletion: ``reason`` says which
+
+
+class Revision(IdMixin, TimestampMixin, Base):
+    """One accepted desired-state change of a namespace, as generation ``generation``: the whole spec (the
+    configuration document ``GET .../config`` exports, the lifecycle state, the verified domains), who made it, and
+    the change against the revision before. Immutable (a trigger refuses any update) except for its outcome, which
+    the reconcile writes. Deleted with the namespace's rows (account deletion) or by the history cap."""
+
+    __tablename__ = "namespace_revisions"
+
+    namespace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    desired_state: Mapped[str] = mapped_column(String(20))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # holds env values: personal data, see docs/PRIVACY.md
+    verified_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    diff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # against the namespace's previous revision
+    author_kind: Mapped[str] = mapped_column(String(20))
+    author_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    author_api_key_id: Mapped[uuid.UUID | None]  # the credential, as history (no key: keys are deleted)
+    author_session_id: Mapped[uuid.UUID | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    rollback_of: Mapped[int | None] = mapped_column(Integer)  # the generation whose spec this one restores
+    outcome: Mapped[str] = mapped_column(String(20), default=RevisionOutcome.PENDING)
+    operation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operations.id", ondelete="SET NULL"))
+    outcome_at: Mapped[datetime | None]
+    outcome_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("namespace_id", "generation"),)
+
+
+# Immutable but for the outcome, enforced by the database (the foreign key may also detach the author's account).
+# Migration 0007 creates the same function and trigger.
+_OUTCOME_COLUMNS = "ARRAY['outcome', 'operation_id', 'outcome_at', 'outcome_message', 'author_account_id']"
+REVISION_IMMUTABLE_FUNCTION = f"""
+CREATE FUNCTION namespace_revisions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_jsonb(NEW) - {_OUTCOME_COLUMNS} = to_jsonb(OLD) - {_OUTCOME_COLUMNS}
+       AND (NEW.author_account_id IS NULL OR NEW.author_account_id = OLD.author_account_id) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a revision is immutable except for its outcome' USING ERRCODE = 'restrict_violation';
+END
+$$
+"""
+REVISION_IMMUTABLE_TRIGGER = """
+CREATE TRIGGER namespace_revisions_immutable BEFORE UPDATE ON namespace_revisions
+FOR EACH ROW EXECUTE FUNCTION namespace_revisions_immutable()
+"""
+
+
+def _create_immutable_trigger(_table: Any, connection: Connection, **_kw: Any) -> None:
+    connection.execute(text(REVISION_IMMUTABLE_FUNCTION))
+    connection.execute(text(REVISION_IMMUTABLE_TRIGGER))
+
+
+event.listen(Revision.__table__, "after_create", _create_immutable_trigger)

@@ -22,6 +22,7 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
+from controlplane.deployments import revisions
 from controlplane.deployments.models import (
     DesiredState,
     Namespace,
@@ -214,6 +215,7 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID) -> Plan | None:
                 spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
             except AppError as exc:
                 _stall(namespace, f"the desired state no longer validates: {exc.message}")
+                revisions.mark_failed(session, ns_id, namespace.generation, None, exc.message, refused=False)
                 return None
         operation = Operation(
             namespace_id=ns_id,
@@ -239,8 +241,12 @@ def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> b
         if error is None:
             assert result is not None
             _succeeded(namespace, plan, result)
+            revisions.mark_applied(session, plan.namespace_id, plan.generation, plan.operation_id)
             return True
         _failed(runtime, namespace, error)
+        refused = isinstance(error, PolicyViolation)
+        revisions.mark_failed(session, plan.namespace_id, plan.generation, plan.operation_id, error.message,
+                              refused=refused)  # fmt: skip
         return False
 
 

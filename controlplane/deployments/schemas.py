@@ -232,6 +232,9 @@ class NamespaceOut(ResponseModel):
     suspended_at: datetime | None
     volumes_released_at: datetime | None
     apps: list[dict[str, Any]]
+    hourly_cost: int = Field(description="The desired state's price per hour, in micro-credits")
+    running_revision: int | None = Field(description="The revision applied now (null: none yet)")
+    wanted_revision: int = Field(description="The newest revision, which the reconcile applies")
 
 
 class Accepted(ResponseModel):

@@ -1,7 +1,8 @@
 """Namespaces, apps and custom domains: every change of desired state bumps the generation and queues one reconcile.
 
 Changes are checked before they are stored: the tenant spec must validate and the policy pack must pass
-(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too.
+(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too. Every
+accepted change is a revision, and one that raises the price must be covered by the credit (``deployments.changes``).
 
 A namespace's name is the tenant's display name, unique within the account; what reaches the cluster and DNS is
 issued at create (``deployments.identity``) and never reused, so a name freed by a delete never leads to the
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
-from controlplane.deployments import domains
+from controlplane.deployments import changes, domains
 from controlplane.deployments.identity import issue_identity
 from controlplane.deployments.models import (
     App,
@@ -37,7 +38,7 @@ from controlplane.deployments.models import (
 )
 from controlplane.deployments.platform import platform_settings
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
-from controlplane.deployments.spec import admit, app_document, build_tenant_spec
+from controlplane.deployments.spec import app_document, build_tenant_spec
 from controlplane.errors import Conflict, NotFound, Unprocessable
 from controlplane.queue import PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
@@ -220,7 +221,7 @@ def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str,
 
 def delete_namespace(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
-    return transition(session, ctx, namespace, DesiredState.DELETED)
+    return transition(session, ctx, namespace, DesiredState.DELETED, reason="deleted")
 
 
 def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Operation:
@@ -271,12 +272,12 @@ def release_domain(session: Session, ctx: Context, account_id: uuid.UUID, name: 
                        code="domain_in_use")  # fmt: skip
     domains.forget_claim(session, namespace, claim)
     if claim.status == DomainStatus.VERIFIED:
-        _accept_change(session, ctx, namespace)
+        _accept_change(session, ctx, namespace, reason=f"custom domain released: {claim.domain}")
 
 
-def accept_domain_change(session: Session, ctx: Context, namespace: Namespace) -> None:
+def accept_domain_change(session: Session, ctx: Context, namespace: Namespace, *, reason: str) -> None:
     """A claim of ``namespace`` was verified or lapsed: apply the routes again (a desired-state change)."""
-    _accept_change(session, ctx, namespace)
+    _accept_change(session, ctx, namespace, reason=reason)
 
 
 def _find_claim(namespace: Namespace, domain: str) -> CustomDomain:
@@ -290,8 +291,10 @@ def _find_claim(namespace: Namespace, domain: str) -> CustomDomain:
 # --- lifecycle ---------------------------------------------------------------------------------------------------
 
 
-def transition(session: Session, ctx: Context, namespace: Namespace, state: DesiredState) -> Namespace:
-    """Move the namespace to ``state`` (a no-op when it is there already)."""
+def transition(
+    session: Session, ctx: Context, namespace: Namespace, state: DesiredState, *, reason: str | None = None
+) -> Namespace:
+    """Move the namespace to ``state`` (a no-op when it is there already); ``reason`` goes on the revision."""
     if namespace.desired_state == state:
         return namespace
     now = utcnow()
@@ -309,7 +312,7 @@ def transition(session: Session, ctx: Context, namespace: Namespace, state: Desi
         grace = timedelta(days=ctx.settings.domain_reservation_grace_days)
         domains.release_claims(session, namespace, grace, now)
     namespace.desired_state = state
-    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED)
+    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED, reason=reason, lifecycle=True)
     return namespace
 
 
@@ -333,15 +336,26 @@ def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:
     domains.sync_claims(session, namespace)
 
 
-def _accept_change(session: Session, ctx: Context, namespace: Namespace, *, check: bool = True) -> None:
+def _accept_change(
+    session: Session,
+    ctx: Context,
+    namespace: Namespace,
+    *,
+    check: bool = True,
+    reason: str | None = None,
+    lifecycle: bool = False,
+) -> None:
+    """The one place a change is accepted: admission, the new generation, its revision and the credit check
+    (``deployments.changes``), the reconcile queued."""
     if check:
         spec = build_tenant_spec(namespace, platform_settings(ctx.settings, ctx.redis))
         if ctx.settings.admission_policy_check:
-            admit(spec)
+            changes.admit_policy(session, spec)
     namespace.generation += 1
     namespace.status = Status.PENDING
     namespace.failure_count = 0
     session.flush()
+    changes.accept(session, ctx.settings, namespace, reason=reason, lifecycle=lifecycle)
     enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings)))
 
 

@@ -21,6 +21,7 @@ from controlplane.deployments.service import Context, create_namespace, delete_n
 from controlplane.deployments.spec import build_tenant_spec
 from controlplane.privacy.deletion import erase_personal_data
 from controlplane.runtime import Runtime
+from tests.support.live import FUNDS, fund
 
 NAMES = st.sampled_from(["b-c", "c", "b", "web", "a-b-c", "x" * 63, "b-c-" + "d" * 59])
 APPS = st.lists(st.sampled_from(["a", "a-b", "a-b-c", "web", "b-c", "a" * 40]), min_size=1, max_size=3, unique=True)
@@ -60,6 +61,12 @@ def _app(name: str) -> AppIn:
     return AppIn(name=name, image="ghcr.io/acme/web:1.0.0", ports=[PortIn(name="http", port=8080, public=True)])
 
 
+def funded_account(db: Session, ctx: Context) -> uuid.UUID:
+    account = create_account(db)
+    fund(db, ctx.settings, account.id, FUNDS)
+    return account.id
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPERATIONS)
 def test_no_two_namespace_app_pairs_ever_share_a_host_or_a_namespace(
@@ -71,7 +78,7 @@ def test_no_two_namespace_app_pairs_ever_share_a_host_or_a_namespace(
     cluster_names: dict[str, uuid.UUID] = {}
     savepoint = db.begin_nested()
     try:
-        accounts = [create_account(db).id for _ in range(3)]
+        accounts = [funded_account(db, ctx) for _ in range(3)]
         live: dict[tuple[int, str], uuid.UUID] = {}
         for operation in operations:
             if isinstance(operation, Create) and (operation.account, operation.name) not in live:
@@ -89,7 +96,7 @@ def test_no_two_namespace_app_pairs_ever_share_a_host_or_a_namespace(
             elif isinstance(operation, Erase):
                 erase_personal_data(db, accounts[operation.account])
                 db.expunge_all()
-                accounts[operation.account] = create_account(db).id
+                accounts[operation.account] = funded_account(db, ctx)
                 live = {key: value for key, value in live.items() if key[0] != operation.account}
     finally:
         savepoint.rollback()

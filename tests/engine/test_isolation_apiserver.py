@@ -30,6 +30,7 @@ from controlplane.deployments.reconcile import reconcile
 from controlplane.runtime import Runtime, set_runtime
 from tests.engine.conftest import TOOLS, require_engine
 from tests.support.kube_apiserver import KubeApiServer
+from tests.support.live import FUNDS, fund
 
 WEB = {
     "name": "web",
@@ -73,6 +74,7 @@ def new_tenant(runtime: Runtime) -> dict[str, str]:
         account = create_account(session)
         owner = account_owner(account.id)
         key = issue_api_key(session, runtime.settings, owner, name="e2e", scopes=list(TENANT_SCOPES), expires_at=None)
+        fund(session, runtime.settings, account.id, FUNDS)
         session.commit()
     return {"Authorization": f"Bearer {key.key}"}
 

@@ -12,7 +12,9 @@ The exceptions, each a rule no JSON Schema can state (so the server names it wit
   label too long for its namespace), the platform's policy, or the stored state (a volume cannot shrink);
 - a 400 documented for the operation: a value well formed but not this server's (a cursor it did not issue, a
   wrong one-time code, a SIWE message it cannot read);
-- 409 and 404 (a name taken, a resource that does not exist), as schemathesis itself allows.
+- 409 and 404 (a name taken, a resource that does not exist), as schemathesis itself allows;
+- 402 (a change whose price the balance would not cover for `min_runway_hours`): the account is funded, but
+  generated replica counts and sizes can price a namespace beyond any balance.
 Hypothesis's health checks about generating data are off (they judge the generator, not the server).
 
 Phases: examples, coverage (boundary values, missing and wrong-typed fields, methods the schema does not list) and
@@ -42,6 +44,7 @@ from controlplane.devstack.fake_stripe import FakeStripe
 from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import DepositToken
+from tests.support.live import FUNDS, fund
 
 EXAMPLES_PER_OPERATION = 12
 SEED = 16
@@ -57,7 +60,7 @@ CHECKS = [
 ]
 # A valid request may be refused with a status the operation documents (status_code_conformance holds them to
 # that) and, at 422, only with a code other than validation_error (shape_errors_only_for_invalid_requests).
-VALID_REQUEST_STATUSES = ["2xx", "400", "401", "403", "404", "409", "422", "429"]
+VALID_REQUEST_STATUSES = ["2xx", "400", "401", "402", "403", "404", "409", "422", "429"]
 
 
 @schemathesis.check
@@ -104,7 +107,7 @@ def configured(runtime: Runtime, vendors: tuple[FakeTwilioVerify, FakeStripe, Ev
 
 
 def operator_key(runtime: Runtime, new_session: Callable[[], Session]) -> str:
-    """The key of an operator's account, holding every scope."""
+    """The key of an operator's account, holding every scope, with credit (writes that raise a price need some)."""
     with new_session() as session:
         account = create_account(session)
         account.is_operator = True
@@ -112,6 +115,7 @@ def operator_key(runtime: Runtime, new_session: Callable[[], Session]) -> str:
         issued = issue_api_key(
             session, runtime.settings, owner, name="contract", scopes=sorted(KNOWN_SCOPES), expires_at=None
         )
+        fund(session, runtime.settings, account.id, FUNDS)
         session.commit()
         return issued.key
 

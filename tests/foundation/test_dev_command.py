@@ -94,6 +94,7 @@ def test_dev_is_one_consistent_platform_that_installs_its_tools(tmp_path: Path) 
             person = Person(client)
             person.sign_in_by_phone("+14155552671")
             dev.wait_for_line(r"SMS code \d{6} ")
+            person.top_up(500)  # credits are prepaid: a namespace the balance cannot cover is refused (402)
             created = client.post("/v1/namespaces", json={"name": "shop", "apps": [APP]}, headers=person.writes)
             assert created.status_code == 202, created.text
             wait_for(

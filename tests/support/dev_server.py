@@ -6,6 +6,7 @@ The console is read by a thread as it comes (a full pipe would block the server)
 from __future__ import annotations
 
 import contextlib
+import html.parser
 import os
 import re
 import signal
@@ -120,6 +121,19 @@ def running_dev(cwd: Path, env: dict[str, str], *args: str) -> Iterator[DevServe
         dev.stop()
 
 
+class FormFinder(html.parser.HTMLParser):
+    """The forms of a page: (method, action)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            found = dict(attrs)
+            self.forms.append(((found.get("method") or "get").upper(), found.get("action") or ""))
+
+
 @dataclass
 class Person:
     """Someone using the dev server with a browser: the session cookie, and the CSRF token for writes."""
@@ -142,6 +156,28 @@ class Person:
         assert signed_in.status_code == 200, signed_in.text
         self.csrf = signed_in.json()["csrf_token"]
         self.account = signed_in.json()["account"]
+
+    def pay(self, checkout_url: str) -> None:
+        """On the dev checkout page, press Pay (its one form); the stand-in sends Stripe's signed webhook."""
+        page = self.client.get(checkout_url)
+        assert page.status_code == 200, page.text
+        finder = FormFinder()
+        finder.feed(page.text)
+        [(method, action)] = finder.forms
+        paid = self.client.request(method, httpx.URL(checkout_url).join(action))
+        assert paid.status_code == 200, paid.text
+
+    def top_up(self, amount_minor: int) -> None:
+        """A card top-up of ``amount_minor`` cents through the local checkout, waited for until it is credited."""
+        before = self.balance()
+        created = self.client.post("/v1/billing/checkout", json={"amount": amount_minor}, headers=self.writes)
+        assert created.status_code == 201, created.text
+        self.pay(created.json()["url"])
+        wait_for("the card top-up to be credited", lambda: self.balance() > before, timeout_s=20)
+
+    def balance(self) -> int:
+        value: int = self.client.get("/v1/billing/balance").json()["balance"]
+        return value
 
     def create_key(self, scopes: list[str]) -> str:
         created = self.client.post("/v1/api-keys", json={"name": "cli", "scopes": scopes}, headers=self.writes)

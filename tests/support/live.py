@@ -16,8 +16,11 @@ from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.principal import account_owner
 from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
+from controlplane.billing.ledger import credit
+from controlplane.billing.models import EntryKind, EntrySource
 from controlplane.deployments.models import Namespace
 from controlplane.runtime import Runtime
+from controlplane.settings import Settings
 
 APP: dict[str, Any] = {
     "name": "web",
@@ -32,6 +35,15 @@ APP: dict[str, Any] = {
 }
 
 
+FUNDS = 100_000_000  # 100 credits: months of APP
+
+
+def fund(session: Session, settings: Settings, account_id: uuid.UUID, amount: int) -> None:
+    """Credit the account (an operator's adjustment), as a test's starting balance."""
+    credit(session, settings, account_id, amount, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+           idempotency_key=f"test-funds-{uuid.uuid4()}")  # fmt: skip
+
+
 class Live:
     """An API client on real commits (jobs see the rows), with an account and its key, and a worker to drive."""
 
@@ -41,11 +53,14 @@ class Live:
         self.new_session = new_session
         self.headers = self.new_key()
 
-    def new_key(self, scopes: frozenset[str] | list[str] = TENANT_SCOPES) -> dict[str, str]:
+    def new_key(self, scopes: frozenset[str] | list[str] = TENANT_SCOPES, *, credits: int = FUNDS) -> dict[str, str]:
+        """A new account (with ``credits`` micro-credits: changes that raise the price need some) and its key."""
         with self.new_session() as session:
             account = create_account(session)
             owner = account_owner(account.id)
             key = issue_api_key(session, self.runtime.settings, owner, name="t", scopes=list(scopes), expires_at=None)
+            if credits:
+                fund(session, self.runtime.settings, account.id, credits)
             session.commit()
         return {"Authorization": f"Bearer {key.key}"}
 

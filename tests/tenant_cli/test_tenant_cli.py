@@ -114,7 +114,7 @@ def test_login_checks_the_key_and_stores_it_for_the_user_only(tenant: Tenant) ->
     stored = tenant.config_dir / "credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stat.S_IMODE(tenant.config_dir.stat().st_mode) == 0o700
-    assert "balance: 0 credits" in tenant.run("balance", env=bare).stdout, "later commands use what was stored"
+    assert "balance: 100 credits" in tenant.run("balance", env=bare).stdout, "later commands use what was stored"
 
 
 def test_login_by_phone_code_gets_a_key_and_keeps_no_session(tenant: Tenant, twilio: FakeTwilioVerify) -> None:
@@ -225,7 +225,7 @@ def test_top_up_prints_the_payment_page_and_balance_shows_credits(tenant: Tenant
     [session_id] = stripe.sessions
     assert printed.splitlines()[-1] == f"https://checkout.stripe.com/c/pay/{session_id}"
     assert stripe.creates()[-1].form["line_items[0][price_data][unit_amount]"] == "2550"
-    assert "balance: 0 credits" in tenant.ok("balance")
+    assert "balance: 100 credits" in tenant.ok("balance")  # the test account starts with 100 (tests.support.live)
 
 
 @pytest.fixture(scope="module")
