@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 MICRO = 1_000_000
-DOCUMENT_KEYS = ("apiVersion", "kind")
 
 
 def _console(stream: TextIO, *, stderr: bool = False) -> Console:
@@ -42,11 +41,11 @@ err = _console(sys.stderr, stderr=True)
 
 
 def planner() -> Planner:
-    """How ``--dry-run`` learns what would change: a server-side planner replaces this one once the API takes
-    ``?dry_run=true`` (imported here, not at start: it reads files through the server's document model)."""
-    from controlplane.tenant_cli.plan import ClientSidePlanner
+    """How ``--dry-run`` learns what would change: the API's own dry run (imported here, not at start: it reads
+    files through the server's document model)."""
+    from controlplane.tenant_cli.plan import ServerPlanner
 
-    return ClientSidePlanner()
+    return ServerPlanner()
 
 
 NameArg = Annotated[str, typer.Argument(help="The namespace's name.")]
@@ -148,11 +147,15 @@ def apply(
     name = str(document["name"])
     with api() as client:
         if dry_run:
-            show_plan(planner().plan(client, document))
+            plan = planner().plan(client, document, file.read_bytes())
+            show_plan(plan)
+            if not plan.allowed:
+                raise typer.Exit(1)
             return
         if client.get_or_none(f"/v1/namespaces/{name}") is None:
-            body = {key: value for key, value in document.items() if key not in DOCUMENT_KEYS}
-            accepted = client.json("POST", "/v1/namespaces", json=body)
+            from controlplane.tenant_cli.plan import create_body
+
+            accepted = client.json("POST", "/v1/namespaces", json=create_body(document))
             verb = "created"
         else:
             accepted = client.json("PUT", f"/v1/namespaces/{name}/config", content=file.read_bytes(),
@@ -190,6 +193,15 @@ def show_plan(plan: Plan) -> None:
     now = f"{credits(plan.hourly_cost_now)} credits/hour now" if plan.hourly_cost_now is not None else "unknown now"
     after = f"{credits(plan.hourly_cost_after)} after" if plan.hourly_cost_after is not None else "after: unknown"
     out.print(f"price (whole account): {now}; {after}")
+    if plan.runway_hours_after is not None:
+        out.print(f"runway after: {plan.runway_hours_after:.1f} hours of credit at the new price")
+    if plan.allowed:
+        out.print("verdict: allowed (nothing was changed: this was a dry run)")
+    else:
+        out.print("verdict: refused", style="red")
+        for refusal in plan.refusals:
+            error = refusal.get("error", refusal)
+            out.print(f"  {error.get('message', '')} ({error.get('code', '')})", markup=False)
     for note in plan.notes:
         out.print(f"  note: {note}", markup=False)
 

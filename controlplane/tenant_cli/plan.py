@@ -1,11 +1,10 @@
 """``apply --dry-run``: what applying a file would change, and what it would cost, without changing anything.
 
-The API does not take dry runs yet, so :class:`ClientSidePlanner` works from what it offers now: the diff is computed
-here, between ``GET /v1/namespaces/{name}/config`` and the file, both read through the document model the server
-applies (so defaults and key order do not show up as changes); the price is the account's current hourly cost
-(``GET /v1/billing/balance``), and the price after the change is left unknown. Once writes take ``?dry_run=true``
-and answer with the change and its price, a server-side planner implementing :class:`Planner` replaces this one
-and the command stays as it is.
+:class:`ServerPlanner` sends the write itself with ``?dry_run=true`` (``POST /v1/namespaces`` for a new namespace,
+``PUT /v1/namespaces/{name}/config`` for an existing one): the server runs its validation, admission and credit
+check, stores nothing, queues nothing, and answers with the verdict, the refusals, the price before and after and
+the runway. The diff is shown as a unified diff of the YAML, computed here between ``GET .../config`` and the file,
+both read through the document model the server applies (so defaults and key order do not show up as changes).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from controlplane.deployments.schemas import NamespaceConfig
-from controlplane.tenant_cli.client import ApiClient, ApiError, CliError
+from controlplane.tenant_cli.client import ApiClient, ApiError
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,10 @@ class Plan:
     exists: bool
     diff: list[str]  # unified diff lines, current -> proposed
     hourly_cost_now: int | None  # micro-credits per hour, the whole account
-    hourly_cost_after: int | None  # None: not known before the change is applied
+    hourly_cost_after: int | None
+    allowed: bool = True
+    refusals: list[dict[str, Any]] = field(default_factory=list)  # the errors the write would get
+    runway_hours_after: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -35,8 +37,17 @@ class Plan:
         return bool(self.diff)
 
 
+# What a namespace document holds besides the create body's fields.
+DOCUMENT_KEYS = frozenset({"apiVersion", "kind"})
+
+
+def create_body(document: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/namespaces``'s body for a namespace document."""
+    return {key: value for key, value in document.items() if key not in DOCUMENT_KEYS}
+
+
 class Planner(Protocol):
-    def plan(self, client: ApiClient, document: dict[str, Any]) -> Plan: ...
+    def plan(self, client: ApiClient, document: dict[str, Any], raw: bytes) -> Plan: ...
 
 
 def canonical(document: dict[str, Any]) -> str:
@@ -55,8 +66,8 @@ def canonical(document: dict[str, Any]) -> str:
     return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-class ClientSidePlanner:
-    def plan(self, client: ApiClient, document: dict[str, Any]) -> Plan:
+class ServerPlanner:
+    def plan(self, client: ApiClient, document: dict[str, Any], raw: bytes) -> Plan:
         name = str(document["name"])
         proposed = canonical(document)
         current_text = self._current(client, name)
@@ -70,9 +81,28 @@ class ClientSidePlanner:
                 lineterm="",
             )
         )
-        cost_now, notes = self._cost_now(client)
-        notes.append("the price after this change is known once it is applied (the API prices no dry run yet)")
-        return Plan(name, current_text is not None, diff, cost_now, None, notes)
+        report = self._dry_run(client, name, document, raw, exists=current_text is not None)
+        price = report.get("price") or {}
+        notes = [] if price else ["the price needs a key with billing:read"]
+        return Plan(
+            name,
+            current_text is not None,
+            diff,
+            price.get("hourly_cost_before"),
+            price.get("hourly_cost_after"),
+            allowed=bool(report.get("allowed", False)),
+            refusals=list(report.get("refusals") or []),
+            runway_hours_after=price.get("runway_hours_after"),
+            notes=notes,
+        )
+
+    @staticmethod
+    def _dry_run(client: ApiClient, name: str, document: dict[str, Any], raw: bytes, *, exists: bool) -> Any:
+        params = {"dry_run": "true"}
+        if exists:
+            return client.json("PUT", f"/v1/namespaces/{name}/config", params=params, content=raw,
+                               headers={"Content-Type": "application/yaml"})  # fmt: skip
+        return client.json("POST", "/v1/namespaces", params=params, json=create_body(document))
 
     @staticmethod
     def _current(client: ApiClient, name: str) -> str | None:
@@ -82,14 +112,3 @@ class ClientSidePlanner:
             if exc.status == 404:
                 return None
             raise
-
-    @staticmethod
-    def _cost_now(client: ApiClient) -> tuple[int | None, list[str]]:
-        try:
-            return int(client.json("GET", "/v1/billing/balance")["hourly_cost"]), []
-        except ApiError as exc:
-            if exc.status == 403:
-                return None, ["the price needs a key with billing:read"]
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CliError(f"the API's balance has an unexpected shape: {exc}") from None

@@ -168,13 +168,32 @@ def test_a_dry_run_shows_the_change_and_changes_nothing(tenant: Tenant, tmp_path
     assert "+  replicas: 5" in planned
     assert not [line for line in planned if line.startswith(("-", "+")) and "image" in line], "only what changed"
     hourly_cost = tenant.live.client.get("/v1/billing/balance", headers=tenant.live.headers).json()["hourly_cost"]
-    assert f"price (whole account): {credits(hourly_cost)} credits/hour now; after: unknown" in planned
+    [price] = [line for line in planned if line.startswith("price (whole account): ")]
+    assert price.startswith(f"price (whole account): {credits(hourly_cost)} credits/hour now; ")
+    assert "verdict: allowed (nothing was changed: this was a dry run)" in planned
+    assert any(line.startswith("runway after: ") for line in planned)
     assert tenant.live.namespace("shop").generation == 1, "a dry run stores nothing"
+    tenant.ok("apply", "-f", str(namespace_file(tmp_path, replicas=5)))
+    applied = tenant.live.client.get("/v1/billing/balance", headers=tenant.live.headers).json()["hourly_cost"]
+    assert price.endswith(f"; {credits(applied)} after"), "the price the dry run showed is the price it became"
+    assert applied > hourly_cost
 
-    same = tenant.ok("apply", "-f", str(namespace_file(tmp_path)), "--dry-run")
+    same = tenant.ok("apply", "-f", str(namespace_file(tmp_path, replicas=5)), "--dry-run")
     assert "shop: no changes" in same
-    new = tenant.ok("apply", "-f", str(namespace_file(tmp_path).rename(tmp_path / "other.yaml")), "--dry-run")
+    new = tenant.ok("apply", "-f", str(namespace_file(tmp_path, replicas=5).rename(tmp_path / "other.yaml")),
+                    "--dry-run")  # fmt: skip
     assert "shop: no changes" in new
+
+
+def test_a_dry_run_the_balance_cannot_cover_says_so_and_fails(tenant: Tenant, tmp_path: Path) -> None:
+    broke = tenant.live.new_key(credits=0)["Authorization"].removeprefix("Bearer ")
+    env = tenant.env(CONTROLPLANE_API_KEY=broke)
+    planned = tenant.run("apply", "-f", str(namespace_file(tmp_path)), "--dry-run", env=env)
+    assert planned.exit_code == 1
+    assert "shop: would be created" in planned.stdout
+    assert "verdict: refused" in planned.stdout
+    assert "(insufficient_credits)" in planned.stdout
+    assert tenant.run("get", "shop", env=env).exit_code == 1, "nothing was created"
 
 
 def test_errors_are_the_apis_message_and_code(tenant: Tenant, tmp_path: Path) -> None:
