@@ -85,6 +85,8 @@ def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     from controlplane.accounts.principal import account_owner
     from controlplane.accounts.scopes import TENANT_SCOPES
     from controlplane.accounts.service import create_account
+    from controlplane.billing.ledger import credit
+    from controlplane.billing.models import EntryKind, EntrySource
     from controlplane.runtime import Runtime
     from controlplane.settings import Settings
 
@@ -92,6 +94,9 @@ def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     runtime = Runtime.connect(settings)
     with runtime.transaction() as session:
         account = create_account(session)
+        # Credit for the namespaces it declares (a change that raises the price needs some).
+        credit(session, settings, account.id, 10**12, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+               idempotency_key="bench-funds")  # fmt: skip
         issued = [
             issue_api_key(
                 session,

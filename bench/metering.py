@@ -29,7 +29,7 @@ SEED = [
     SELECT md5('account' || i)::uuid, now() FROM generate_series(1, :accounts) AS i
     """,
     # Balances: most accounts have plenty; every 20th has less than an hour (capped, taken to zero, its lifecycle
-    # job queued); every 10th of the rest is under the low-balance threshold (a notice).
+    # job queued); every 10th of the rest has less than a day of runway left (a notice).
     """
     INSERT INTO billing_accounts (id, account_id, balance, unpaid, hourly_cost, updated_at)
     SELECT md5('billing' || i)::uuid, md5('account' || i)::uuid,
@@ -37,9 +37,11 @@ SEED = [
     FROM generate_series(1, :accounts) AS i
     """,
     """
-    INSERT INTO namespaces (id, account_id, name, desired_state, status, generation, observed_generation,
-                            observed_state, outputs, conditions, failure_count, updated_at, created_at)
+    INSERT INTO namespaces (id, account_id, name, cluster_name, host_suffix, desired_state, status, generation,
+                            observed_generation, observed_state, outputs, conditions, failure_count, updated_at,
+                            created_at)
     SELECT md5('namespace' || i)::uuid, md5('account' || (1 + i % :accounts))::uuid, 'bench-' || i,
+           't-b' || lpad(i::text, 7, '0'), 'b' || lpad(i::text, 7, '0'),
            'active', 'ready', 1, 1, 'active', '{}', '[]', 0, now(), :created
     FROM generate_series(1, :namespaces) AS i
     """,
@@ -104,7 +106,7 @@ def main() -> None:
     )
     print(
         f"  charged {first.charged:,} micro-credits, {first.unpaid:,} unpaid; {len(first.depleted):,} accounts at zero "
-        f"({queued:,} lifecycle jobs queued); {first.low_balance_notices:,} low-balance notices"
+        f"({queued:,} lifecycle jobs queued); {first.runway_notices:,} runway notices"
     )
     print(
         f"same hour again: {again_s:.3f} s, {again.accounts} accounts charged "

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -16,6 +13,7 @@ import typer
 from controlplane.logs import configure_logging
 from controlplane.policy_cli import policy_app
 from controlplane.settings import Settings, get_settings
+from controlplane.tenant_cli.commands import register as register_tenant_commands
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -31,93 +29,37 @@ app.add_typer(namespace_app, name="namespace")
 rollout_app = typer.Typer(help="Rollouts: the current program to every stack it changes, in waves (operators).")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(policy_app, name="policy")
+register_tenant_commands(app)
 
 DataDir = Annotated[Path, typer.Option(help="Folder for the embedded PostgreSQL and Redis, kept between runs.")]
+
+
+@app.callback()
+def _servers_of_a_running_dev(ctx: typer.Context) -> None:
+    # In a folder where `controlplane dev` runs, every other command reaches its servers (.data/dev.env).
+    if ctx.invoked_subcommand == "dev":
+        return
+    from controlplane.devstack.envfile import load_dev_env
+
+    if load_dev_env(os.environ) is not None:
+        get_settings.cache_clear()
 
 
 @app.command()
 def dev(
     data_dir: DataDir = Path(".data"),
     host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port the API listens on (and the public URL's, unless set).")] = 8000,
 ) -> None:
-    """Start everything on this machine: embedded PostgreSQL and Redis, migrations, the API, a worker, the scheduler.
+    """Start everything on this machine: embedded PostgreSQL and Redis, migrations, the API, a worker, the scheduler,
+    and local stand-ins for Twilio, Stripe and an Ethereum chain (each replaced by the vendor once its settings are
+    given). Installs the engine's tools in the background when they are missing.
 
     Ctrl-C stops all of it.
     """
-    configure_logging()
-    # Every process dev starts writes its metrics there; the folder starts empty with them.
-    _use_metrics_dir(Settings(data_dir=data_dir), clean=True)
-    with _embedded_servers(data_dir) as (database_url, redis_url):
-        from controlplane.migrations import upgrade
+    from controlplane.devstack.command import run_dev
 
-        upgrade(database_url)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CONTROLPLANE_DATA_DIR": str(data_dir.resolve()),
-            "CONTROLPLANE_ENV": "development",
-        }
-        with _children(env, ["worker"], ["scheduler"]):
-            os.environ.update(env)
-            get_settings.cache_clear()
-            typer.echo(f"API:  http://{host}:{port}/v1/  (docs at http://{host}:{port}/docs)")
-            typer.echo(f"Data: {data_dir.resolve()}  (PostgreSQL and Redis; Ctrl-C stops everything)")
-            _serve(get_settings(), host, port)
-
-
-@contextlib.contextmanager
-def _embedded_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
-    from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    settings = Settings(data_dir=data_dir)
-    postgres = None if settings.database_url else EmbeddedPostgres.start(data_dir / "postgres")
-    redis = None
-    try:
-        redis = None if settings.redis_url else EmbeddedRedis.start(data_dir / "redis")
-        database_url = settings.database_url or (postgres.url if postgres else "")
-        redis_url = settings.redis_url or (redis.url if redis else "")
-        yield database_url, redis_url
-    finally:
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            postgres.stop()
-
-
-@contextlib.contextmanager
-def _children(env: dict[str, str], *commands: list[str]) -> Iterator[None]:
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "controlplane", *command], env=env)  # noqa: S603
-        for command in commands
-    ]
-    try:
-        yield
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    from controlplane.api.app import create_app
-    from controlplane.runtime import Runtime, set_runtime
-
-    runtime = Runtime.connect(settings)
-    set_runtime(runtime)
-    try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, proxy_headers=False)
-    finally:
-        runtime.close()
+    run_dev(data_dir, host, port)
 
 
 @app.command()
@@ -128,7 +70,10 @@ def api(
     """Serve the REST API (DATABASE_URL and REDIS_URL name the servers)."""
     configure_logging()
     _use_metrics_dir(get_settings())
-    _serve(get_settings(), host, port)
+    from controlplane.api.serve import serve
+    from controlplane.runtime import Runtime
+
+    serve(Runtime.connect(get_settings()), host, port)
 
 
 @app.command()
@@ -235,7 +180,9 @@ def operator_revoke(account_id: Annotated[str, typer.Argument(help="The account'
 
 
 @namespace_app.command("retry")
-def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's name (or id).")]) -> None:
+def namespace_retry(
+    name: Annotated[str, typer.Argument(help="The namespace's cluster name or id (or its name, when unambiguous).")],
+) -> None:
     """Reconcile a stalled namespace again, its failure count reset."""
     from sqlalchemy import or_, select
 
@@ -247,19 +194,22 @@ def namespace_retry(name: Annotated[str, typer.Argument(help="The namespace's na
     runtime = get_runtime()
     with runtime.transaction() as session:
         by_id = _as_uuid(name)
-        namespace_id = session.scalar(
-            select(Namespace.id).where(
-                or_(Namespace.name == name, Namespace.id == by_id) if by_id else Namespace.name == name,
-                Namespace.desired_state != DesiredState.DELETED,
-            )
-        )
-        if namespace_id is None:
+        matches = [Namespace.name == name, Namespace.cluster_name == name]
+        if by_id:
+            matches.append(Namespace.id == by_id)
+        found = session.scalars(
+            select(Namespace.id).where(or_(*matches), Namespace.desired_state != DesiredState.DELETED).limit(2)
+        ).all()
+        if not found:
             typer.echo(f"error: no namespace named {name!r}", err=True)
             raise typer.Exit(1)
-        namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), namespace_id)
+        if len(found) > 1:  # display names are unique per account only
+            typer.echo(f"error: several namespaces are named {name!r}: give its cluster name or id", err=True)
+            raise typer.Exit(1)
+        namespace = retry_stalled(session, Context(runtime.settings, runtime.redis), found[0])
         record(session, actor_account_id=None, credential=CLI_CREDENTIAL, action="namespace retry",
-               target={"namespace_id": str(namespace_id)}, request_id="cli")  # fmt: skip
-        typer.echo(f"namespace {namespace.name} queued for reconcile (generation {namespace.generation})")
+               target={"namespace_id": str(found[0])}, request_id="cli")  # fmt: skip
+        typer.echo(f"namespace {namespace.cluster_name} queued for reconcile (generation {namespace.generation})")
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:

@@ -38,6 +38,13 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class PaymentRequired(AppError):
+    """The account's credit does not cover what was asked (the details say how much to add)."""
+
+    status_code = 402
+    code = "insufficient_credits"
+
+
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"
@@ -59,8 +66,11 @@ class PayloadTooLarge(AppError):
 
 
 class Unprocessable(AppError):
+    """A well-formed request that breaks a rule no schema states (across fields, against the clock or the stored
+    state). ``validation_error`` is kept for requests that do not match their schema (``controlplane.api``)."""
+
     status_code = 422
-    code = "validation_error"
+    code = "unprocessable"
 
 
 class RateLimited(AppError):

@@ -12,9 +12,12 @@ import fnmatch
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from policies.offline import TargetResult
 
 policy_app = typer.Typer(
     help="Policy as code: check the Pulumi programs against the policy pack, offline.",
@@ -73,7 +76,23 @@ def check(
     targets = repository_targets(stack_config_dir, config)
     if target:
         targets = [t for t in targets if any(fnmatch.fnmatchcase(t.name, pattern) for pattern in target)]
-    results = run_targets(targets)
+    document = report_document(run_targets(targets))
+    if output_format is OutputFormat.JSON:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_table(document["violations"])
+        for failure in document["errors"]:
+            typer.echo(f"ERROR {failure['target']}: {failure['error']}", err=True)
+        typer.echo(document["summary"])
+    if document["errors"]:
+        raise typer.Exit(EXIT_ERROR)
+    if any(row["enforcement"] == "mandatory" for row in document["violations"]):
+        raise typer.Exit(EXIT_MANDATORY)
+
+
+def report_document(results: list[TargetResult]) -> dict[str, Any]:
+    """What `check --format json` prints: every target, every violation (with the Pod Security Standards
+    `control` and `level` it breaks, null for the project's own rules), the errors and a summary."""
     rows = [{"target": r.target, **v.as_dict()} for r in results for v in r.violations]
     errors = [{"target": r.target, "error": r.error} for r in results if r.error is not None]
     mandatory = sum(1 for row in rows if row["enforcement"] == "mandatory")
@@ -81,39 +100,34 @@ def check(
         f"{len(results)} targets checked: {mandatory} mandatory and {len(rows) - mandatory} advisory "
         f"violations, {len(errors)} errors"
     )
-    if output_format is OutputFormat.JSON:
-        document = {
-            "targets": [{"target": r.target, "seconds": round(r.seconds, 3), "failed": r.failed} for r in results],
-            "violations": rows,
-            "errors": errors,
-            "summary": summary,
-        }
-        typer.echo(json.dumps(document, indent=2))
-    else:
-        _print_table(rows)
-        for failure in errors:
-            typer.echo(f"ERROR {failure['target']}: {failure['error']}", err=True)
-        typer.echo(summary)
-    if errors:
-        raise typer.Exit(EXIT_ERROR)
-    if mandatory:
-        raise typer.Exit(EXIT_MANDATORY)
+    return {
+        "targets": [{"target": r.target, "seconds": round(r.seconds, 3), "failed": r.failed} for r in results],
+        "violations": rows,
+        "errors": errors,
+        "summary": summary,
+    }
 
 
 @policy_app.command("rules")
 def list_rules() -> None:
-    """List the pack's rules: kind, default enforcement, name and description."""
+    """List the pack's rules: kind, default enforcement, Pod Security Standards level, name and description."""
     from policies.rules import RULES
 
     rows = [
-        {"kind": rule.kind, "enforcement": rule.enforcement.value, "rule": rule.name, "description": rule.description}
+        {
+            "kind": rule.kind,
+            "enforcement": rule.enforcement.value,
+            "level": rule.level.value if rule.level is not None else "-",
+            "rule": rule.name,
+            "description": rule.description,
+        }
         for rule in RULES
     ]
-    _print_table(rows, columns=("kind", "enforcement", "rule", "description"))
+    _print_table(rows, columns=("kind", "enforcement", "level", "rule", "description"))
 
 
 def _print_table(
-    rows: list[dict[str, str]],
+    rows: list[dict[str, Any]],
     columns: tuple[str, ...] = ("target", "enforcement", "rule", "resource", "message"),
 ) -> None:
     if not rows:
@@ -126,7 +140,7 @@ def _print_table(
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-def _cell(row: dict[str, str], column: str) -> str:
+def _cell(row: dict[str, Any], column: str) -> str:
     if column == "resource":
         return f"{row['resource_type']}::{row['resource_name']}"
-    return row[column]
+    return str(row[column])

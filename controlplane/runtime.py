@@ -45,7 +45,10 @@ class Runtime:
         import controlplane.models  # noqa: F401
 
         if settings.database_url is None or settings.redis_url is None:
-            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (controlplane dev sets them for you)")
+            raise RuntimeError(
+                "DATABASE_URL and REDIS_URL must be set (in the folder where `controlplane dev` runs, every "
+                "controlplane command finds them in .data/dev.env)"
+            )
         engine = create_db_engine(settings, settings.database_url)
         redis = Redis.from_url(
             settings.redis_url,

@@ -7,11 +7,12 @@ configuration; outside development and test they are refused at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 1_048_576
     request_id_header: str = "X-Request-ID"
+    # Proxies (CIDRs) whose X-Forwarded-For names the client; none by default: the peer is the client. Set it to
+    # the load balancer's networks, or every caller shares its address (and so its rate-limit buckets).
+    trusted_proxies: list[str] = []
     idempotency_ttl_hours: int = 24
 
     # Secrets: development values are refused outside development and test.
@@ -141,12 +145,15 @@ class Settings(BaseSettings):
     platform_render_dir: Path | None = None
     platform_max_volume_size_gib: int = 100
     platform_allowed_registries: list[str] = []
+    # The platform's own DNS zones besides the base domain (its API, its site): no custom domain is one of them or
+    # under one of them.
+    platform_reserved_zones: list[str] = ["controlplane.test"]
+    # False only for clusters without workload controllers (a bare API server in tests): see KubernetesProviderSettings.
+    platform_await_readiness: bool = True
     cloudflare_api_token: SecretStr | None = None
     cloudflare_zone_id: str | None = None
     cloudflare_load_balancer_hostname: str | None = None
     cloudflare_base_url: str | None = None
-    # false: Pulumi does not wait for workloads to become ready (clusters without controllers: tests, benchmarks)
-    platform_await_readiness: bool = True
     # --- end of reconcile and platform settings ---------------------------------------------------------------
 
     # --- The fleet: rollouts in waves, and metrics ------------------------------------------------------------
@@ -159,6 +166,22 @@ class Settings(BaseSettings):
     # Where every process of this host writes its metrics for the API's /metrics (None: <data_dir>/metrics).
     metrics_dir: Path | None = None
     # --- end of fleet settings --------------------------------------------------------------------------------
+    # --- Custom domains: ownership proved by a DNS TXT challenge -----------------------------------------------
+    # Resolvers asked for `_controlplane-challenge.<domain>`, as "ip" or "ip:port" (recursive resolvers the workers
+    # can reach; tests point at a local server).
+    domain_verification_resolvers: list[str] = ["1.1.1.1", "8.8.8.8"]
+    domain_verification_timeout_s: float = 5.0
+    domain_check_interval_s: int = 300  # how often the scheduler looks for domains to check
+    domain_pending_check_days: int = 7  # pending domains are checked by the scheduler for this long after the claim
+    domain_recheck_interval_s: int = 24 * 3600  # a verified domain's record is checked again this often
+    domain_recheck_grace_hours: int = 72  # a verified domain whose record is gone is unrouted after this long
+    domain_reservation_grace_days: int = 30  # a deleted namespace's verified domains stay reserved this long
+    # --- end of custom domain settings --------------------------------------------------------------------------
+
+    # --- Revisions: every accepted desired-state change of a namespace ------------------------------------------
+    revision_history_limit: int = Field(default=100, ge=1)  # newest revisions kept per namespace (the running one too)
+    revision_prune_interval_s: int = 3600
+    # --- end of revision settings ---------------------------------------------------------------------------------
 
     # --- Billing: credits, prices, card top-ups (Stripe), on-chain deposits, the zero-balance lifecycle -------
     # Money is integer micro-credits everywhere (1 credit = 1,000,000 micro-credits); no floats. A credit is worth
@@ -169,7 +192,11 @@ class Settings(BaseSettings):
     hours_per_month: int = Field(default=730, ge=1)  # a GiB-month costs hours_per_month GiB-hours
     metering_interval_s: int = 300  # how often the scheduler looks for complete hours not yet charged
     metering_max_catch_up_hours: int = 24  # after an outage, older uncharged hours are skipped (and logged)
-    low_balance_hours: int = 24  # a notice when the balance covers fewer hours of current usage than this
+    # Runway: the hours the balance lasts at the current hourly price. A notice at each of these runways, once per
+    # crossing (re-armed when the runway rises above it again), with the predicted suspension time.
+    runway_notice_hours: list[PositiveInt] = Field(default=[72, 24, 2], min_length=1)
+    # A change that raises the price is refused (402 insufficient_credits) when it would leave less runway than this.
+    min_runway_hours: int = Field(default=1, ge=0)
     volume_release_after_hours: int = 24  # volumes are deleted this long after a zero-balance suspension
     lifecycle_sweep_interval_s: int = 300
     # Stripe Checkout: card top-ups answer 503 until stripe_api_key is set. stripe_api_base stays None for Stripe
@@ -197,11 +224,23 @@ class Settings(BaseSettings):
     deposit_submissions_per_hour: int = 120  # per account: each one costs calls to the Ethereum node
     # --- end of billing settings --------------------------------------------------------------------------------
 
+    # --- Development (controlplane dev) --------------------------------------------------------------------------
+    # Run in the background when the engine's tools are missing; its last stdout line is PATH_ADD=<folders>.
+    dev_install_tools: Path = _REPO_ROOT / "scripts" / "install-tools"
+    # --- end of development settings ----------------------------------------------------------------------------
+
     # --- Privacy: API usage logs and retention ----------------------------------------------------------------
     api_log_client_address: Literal["truncate", "hash", "none"] = "truncate"  # truncate: IPv4 /24, IPv6 /48
     api_log_retention_days: int = 90
     retention_batch_size: int = 5000  # rows deleted per statement by the retention jobs
     # --- end of privacy settings ------------------------------------------------------------------------------
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # a ValueError names the bad entry
+        return value
 
     @property
     def is_development(self) -> bool:

@@ -1,19 +1,17 @@
-"""Kubernetes knowledge the rules share: resource types, pod specs inside workloads, quantities, images."""
+"""Kubernetes knowledge the rules share: resource types, scopes, quantities, images (pods: `policies.pods`)."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from policies.props import get_path, items, mapping
-from policies.registry import ResourceView
+from policies.props import get_path, mapping
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
-POD = "kubernetes:core/v1:Pod"
 SERVICE = "kubernetes:core/v1:Service"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -21,30 +19,14 @@ LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
-REPLICA_SET = "kubernetes:apps/v1:ReplicaSet"
-JOB = "kubernetes:batch/v1:Job"
-CRON_JOB = "kubernetes:batch/v1:CronJob"
-REPLICATION_CONTROLLER = "kubernetes:core/v1:ReplicationController"
 
 ACCOUNT_LABEL = "controlplane.io/account"
+NAMESPACE_ID_LABEL = "controlplane.io/namespace"
+HOST_SUFFIX_LABEL = "controlplane.io/host-suffix"
+BASE_DOMAIN_ANNOTATION = "controlplane.io/base-domain"
+CUSTOM_DOMAINS_ANNOTATION = "controlplane.io/custom-domains"
 PSS_ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
-
-# Where the pod spec sits inside each workload kind.
-POD_SPEC_PATHS: Mapping[str, str] = {
-    POD: "spec",
-    DEPLOYMENT: "spec.template.spec",
-    STATEFUL_SET: "spec.template.spec",
-    DAEMON_SET: "spec.template.spec",
-    REPLICA_SET: "spec.template.spec",
-    REPLICATION_CONTROLLER: "spec.template.spec",
-    JOB: "spec.template.spec",
-    CRON_JOB: "spec.jobTemplate.spec.template.spec",
-}
-WORKLOAD_TYPES = frozenset(POD_SPEC_PATHS)
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # Kinds that are not namespaced. Any other kind (custom resources included) is treated as namespaced.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -90,7 +72,10 @@ CLIENT_SIDE_COMPONENTS = frozenset(
         "kubernetes:kustomize:Directory",
     }
 )
-# Resources whose Kubernetes objects are rendered by the provider and never shown to a policy.
+# Resources whose Kubernetes objects the provider renders: a Helm Release's objects are never shown to a policy;
+# the components' (v4 Chart, yaml/v2, kustomize/v2) reach CrossGuard as their children, but neither admission
+# (the tenant program's declarations) nor the tenant containment rule can see them. The offline check expands
+# yaml/v2 itself and refuses the others (`policies.manifests`).
 OPAQUE_TYPES = frozenset(
     {
         "kubernetes:helm.sh/v3:Release",
@@ -136,41 +121,6 @@ def labels_of(props: Any) -> Mapping[str, Any]:
 
 def annotations_of(props: Any) -> Mapping[str, Any]:
     return mapping(get_path(props, "metadata.annotations"))
-
-
-def pod_spec(view: ResourceView) -> Mapping[str, Any] | None:
-    """The pod spec inside a workload, or None for a type that has none."""
-    path = POD_SPEC_PATHS.get(view.type)
-    if path is None:
-        return None
-    return mapping(get_path(view.props, path))
-
-
-@dataclass(frozen=True)
-class Container:
-    """One container of a pod spec, with where it came from (for messages)."""
-
-    list_name: str
-    name: str
-    spec: Mapping[str, Any]
-
-    @property
-    def label(self) -> str:
-        kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}
-        return f"{kind.get(self.list_name, 'container')} {self.name!r}"
-
-    @property
-    def security_context(self) -> Mapping[str, Any]:
-        return mapping(self.spec.get("securityContext"))
-
-
-def containers(spec: Mapping[str, Any]) -> Iterator[Container]:
-    """Every container, init container and ephemeral container of a pod spec."""
-    for list_name in CONTAINER_LISTS:
-        for index, container in enumerate(items(spec.get(list_name))):
-            container = mapping(container)
-            name = container.get("name")
-            yield Container(list_name, name if isinstance(name, str) else f"#{index}", container)
 
 
 # --- quantities ----------------------------------------------------------------------------------

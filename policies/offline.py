@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from policies import manifests
 from policies.registry import (
     ENFORCEMENT_KEY,
     ConfigError,
     Enforcement,
+    Level,
     PackConfig,
     Report,
     ResourceRule,
@@ -64,6 +66,10 @@ PLATFORM_PROJECT = "platform"
 MOCK_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
+_UNRENDERABLE = (
+    "renders its objects with the provider's Helm or kustomize, which the offline check does not have: "
+    "check this program with `pulumi preview --policy-pack policies`"
+)
 _RUN_LOCK = threading.Lock()
 _WORKER_NAME = "policies-offline-check"
 _PULUMI_LOG = logging.getLogger("policies.offline.pulumi")
@@ -86,15 +92,21 @@ class Violation:
     resource_type: str
     resource_name: str
     message: str
+    control: str | None = None
+    """The Pod Security Standards control the rule implements (None for the project's own rules)."""
+    level: Level | None = None
+    """That control's level, baseline or restricted."""
 
     @property
     def mandatory(self) -> bool:
         return self.enforcement is Enforcement.MANDATORY
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | None]:
         return {
             "rule": self.rule,
             "enforcement": self.enforcement.value,
+            "control": self.control,
+            "level": None if self.level is None else self.level.value,
             "resource_type": self.resource_type,
             "resource_name": self.resource_name,
             "message": self.message,
@@ -157,7 +169,9 @@ def evaluate(
 
         def add(message: str, view: ResourceView | None, rule: Rule = rule, level: Enforcement = enforcement) -> None:
             resource_type, resource_name = (STACK_TYPE, stack_name) if view is None else (view.type, view.name)
-            violations.append(Violation(rule.name, level, resource_type, resource_name, message))
+            violations.append(
+                Violation(rule.name, level, resource_type, resource_name, message, rule.control, rule.level)
+            )
 
         if isinstance(rule, ResourceRule):
             for view in inputs:
@@ -313,20 +327,31 @@ def _record(
     recorded: list[RecordedResource] = []
     recorded_lock = threading.Lock()
 
+    def record(resource_type: str, name: str, inputs: Mapping[str, Any], provider: str) -> dict[str, Any]:
+        urn = resource_urn(stack, project, resource_type, name)
+        outputs = mock_outputs(resource_type, name, urn, inputs, region)
+        with recorded_lock:
+            recorded.append(RecordedResource(resource_type, name, urn, copy.deepcopy(inputs), outputs, provider))
+        return outputs
+
     class RecordingMocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            urn = resource_urn(stack, project, args.typ, args.name)
-            outputs = mock_outputs(args.typ, args.name, urn, args.inputs, region)
-            if args.custom:  # components are not resources a policy sees; None marks a read (`.get`)
-                resource = RecordedResource(
-                    args.typ, args.name, urn, copy.deepcopy(args.inputs), outputs, args.provider or ""
-                )
-                with recorded_lock:
-                    recorded.append(resource)
             resource_id = args.resource_id or f"{args.name}-id"
-            return resource_id, outputs
+            if args.custom:  # components are not resources a policy sees; None marks a read (`.get`)
+                return resource_id, record(args.typ, args.name, args.inputs, args.provider or "")
+            if args.typ in manifests.UNRENDERABLE_COMPONENTS:
+                raise manifests.Unrenderable(f"{args.typ} {args.name!r} {_UNRENDERABLE}")
+            if args.typ in manifests.YAML_V2_COMPONENTS:  # the provider registers one child per object
+                for child in manifests.expand_config_component(args.typ, args.name, args.inputs):
+                    record(child.type, child.name, child.props, args.provider or "")
+            urn = resource_urn(stack, project, args.typ, args.name)
+            return resource_id, mock_outputs(args.typ, args.name, urn, args.inputs, region)
 
         def call(self, args: mocks.MockCallArgs) -> Any:
+            if args.token == manifests.YAML_DECODE:
+                return {"result": manifests.decode_yaml(str(args.args.get("text") or ""))}
+            if args.token in manifests.UNRENDERABLE_INVOKES:
+                raise manifests.Unrenderable(f"{args.token} {_UNRENDERABLE}")
             return _mock_call(args.token, region)
 
     loop = asyncio.new_event_loop()

@@ -43,3 +43,8 @@ def get_path(props: Any, path: str, default: Any = None) -> Any:
 def is_true(value: Any) -> bool:
     """True for `True` and for the string "true" (provider inputs arrive as strings)."""
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def is_false(value: Any) -> bool:
+    """True for `False` and for the string "false": a value explicitly set to false."""
+    return value is False or (isinstance(value, str) and value.lower() == "false")

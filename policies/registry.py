@@ -16,7 +16,7 @@ Configuration follows the CrossGuard policy-config file format, so one JSON file
 `pulumi up --policy-pack-config` and `policies.offline.check_program(config=...)`::
 
     {"allowed-image-registries": {"allowedRegistries": ["ghcr.io/acme"]},
-     "no-host-ports": "advisory",
+     "pss-baseline-host-ports": "advisory",
      "pvc-size-cap": {"enforcementLevel": "disabled"}}
 """
 
@@ -37,6 +37,17 @@ include `enforcementLevel` (the CrossGuard `--policy-pack-config` JSON shape).""
 
 ENFORCEMENT_KEY = "enforcementLevel"
 
+RENAMED_RULES: Mapping[str, tuple[str, ...]] = {
+    "no-privileged-containers": ("pss-baseline-privileged-containers",),
+    "no-host-namespaces": ("pss-baseline-host-namespaces",),
+    "no-host-path-volumes": ("pss-baseline-hostpath-volumes",),
+    "no-host-ports": ("pss-baseline-host-ports",),
+    "no-privilege-escalation": ("pss-restricted-privilege-escalation",),
+    "non-root-containers": ("pss-restricted-running-as-non-root", "pss-restricted-running-as-non-root-user"),
+}
+"""Pod rules replaced by the Pod Security Standards controls (issue 15): a configuration naming one is refused
+with the names to use instead."""
+
 
 class Enforcement(StrEnum):
     """What a violation does. The values are CrossGuard's enforcement level names."""
@@ -44,6 +55,13 @@ class Enforcement(StrEnum):
     ADVISORY = "advisory"
     MANDATORY = "mandatory"
     DISABLED = "disabled"
+
+
+class Level(StrEnum):
+    """A Pod Security Standards level (https://kubernetes.io/docs/concepts/security/pod-security-standards/)."""
+
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
 
 
 class Severity(StrEnum):
@@ -55,12 +73,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class ResourceView:
-    """One resource as a rule sees it: its type token, logical name, URN and properties (wire names)."""
+    """One resource as a rule sees it: its type token, logical name, URN and properties (wire names).
+
+    `derived` keeps what several rules compute from the same view (the pods it carries: `policies.pods`), so
+    that it is computed once per view rather than once per rule."""
 
     type: str
     name: str
     props: Mapping[str, Any]
     urn: str = ""
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Report(Protocol):
@@ -80,7 +102,8 @@ class Rule:
     """Metadata shared by both kinds of rule.
 
     `config_schema` holds JSON-schema property definitions (CrossGuard's `PolicyConfigSchema.properties`);
-    each carries a `default`, so a rule always runs with a complete configuration.
+    each carries a `default`, so a rule always runs with a complete configuration. `control` and `level` name
+    the Pod Security Standards control a rule implements (None for the project's own rules).
     """
 
     kind: ClassVar[Literal["resource", "stack"]]
@@ -90,6 +113,8 @@ class Rule:
     enforcement: Enforcement = Enforcement.MANDATORY
     severity: Severity = Severity.HIGH
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    control: str | None = None
+    level: Level | None = None
 
     def __post_init__(self) -> None:
         missing = [key for key, prop in self.config_schema.items() if "default" not in prop]
@@ -165,7 +190,9 @@ def validate_pack_config(rules: Sequence[Rule], config: PackConfig) -> None:
             continue
         rule = by_name.get(name)
         if rule is None:
-            raise ConfigError(f"unknown rule {name!r} in policy configuration")
+            renamed = RENAMED_RULES.get(name)
+            hint = f" (renamed: configure {' and '.join(map(repr, renamed))})" if renamed else ""
+            raise ConfigError(f"unknown rule {name!r} in policy configuration{hint}")
         rule.resolve(entry)
 
 

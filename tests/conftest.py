@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from controlplane import dry_run
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account
 from controlplane.accounts.principal import account_owner
@@ -132,7 +133,10 @@ def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
 
     def test_session() -> Iterator[Session]:
         yield db
-        db.commit()
+        if dry_run.take(db):  # as the real edge does (controlplane.api.deps.get_session)
+            db.rollback()
+        else:
+            db.commit()
 
     app.dependency_overrides[get_session] = test_session
     app.state.credentials = SessionCredentialStore(db)

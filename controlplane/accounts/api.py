@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from controlplane.accounts import api_keys, phone, service, sessions, wallets
 from controlplane.accounts.models import Account, ApiKey
@@ -25,12 +25,14 @@ from controlplane.accounts.principal import (
     SessionPrincipal,
     check_origin,
 )
-from controlplane.accounts.scopes import Access
+from controlplane.accounts.scopes import KNOWN_SCOPES, Access
 from controlplane.accounts.twilio_verify import TwilioVerify
 from controlplane.api.client_address import reduce_client_address
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.pagination import columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.api.text import NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS, Line, Timestamp
 from controlplane.settings import Settings
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -39,13 +41,35 @@ account_router = APIRouter(prefix="/v1/account", tags=["account"])
 operator_router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
 ReadKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.READ))]
+
+# Why the sign-in and linking routes refuse, for their OpenAPI responses.
+CROSS_ORIGIN = "Sent from another site's page (`csrf_failed`)"
+CROSS_ORIGIN_OR_INACTIVE = "Sent from another site's page, or the account is not active"
+SENDS_LIMITED = "Too many codes requested for this number or from this address"
+CODES_LIMITED = "Too many wrong codes for this number: a cool-down"
+WRONG_CODE = "The code is wrong or has expired (`invalid_code`)"
+TWILIO_FAILED = "Twilio failed or could not be reached"
+SIWE_REFUSED = "The message or signature is refused (`siwe_*`)"
+CHAIN_FAILED = "The Ethereum node (for a contract wallet) failed or could not be reached"
+LAST_WAY_IN = "The account's last way to sign in (`last_sign_in_method`)"
 WriteKeys = Annotated[Principal, Depends(RequireScope("api-keys", Access.WRITE))]
 
 
+def _known_scope(value: str) -> str:
+    if value not in KNOWN_SCOPES:
+        raise ValueError(f"unknown scope {value!r}; one of {', '.join(sorted(KNOWN_SCOPES))}")
+    return value
+
+
+ScopeName = Annotated[
+    str, AfterValidator(_known_scope), WithJsonSchema({"type": "string", "enum": sorted(KNOWN_SCOPES)})
+]
+
+
 class ApiKeyCreate(ApiModel):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, max_length=20)
-    expires_at: datetime | None = None
+    name: Annotated[Line, Field(min_length=1, max_length=100, description="Free text, kept as written")]
+    scopes: list[ScopeName] = Field(min_length=1, max_length=20)
+    expires_at: Timestamp | None = Field(default=None, description="In the future")
 
 
 class ApiKeyOut(ResponseModel):
@@ -124,7 +148,9 @@ SIGNING_IN = Public("signing in: the phone code or the wallet's signature is the
 
 
 async def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address as ``controlplane.api.client_address`` resolved it (trusted proxies only)."""
+    address: str | None = getattr(request.state, "client_address", None)
+    return address or "unknown"
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
@@ -138,15 +164,16 @@ async def sign_in_device(request: Request, ip: ClientIp, settings: SettingsDep) 
 
 SignInDevice = Annotated[sessions.Device, Depends(sign_in_device)]
 
-PhoneField = Annotated[str, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
+# Kept as typed ("+1 (415) 555-2671", spaces around it included): the phone module normalises it to E.164.
+PhoneField = Annotated[Line, Field(min_length=3, max_length=32, description="International format, e.g. +14155552671")]
 CodeField = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{4,10}$", description="The code received by SMS")]
 AgeField = Annotated[
     bool, Field(description="Must be true when this sign-in creates an account: the service is for adults")
 ]
-# Not stripped (unlike other strings): the signature covers the message byte for byte.
+# Line breaks are part of the message; the signature covers it byte for byte.
 MessageField = Annotated[
     str,
-    StringConstraints(strip_whitespace=False),
+    StringConstraints(pattern=NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS),
     Field(min_length=1, max_length=4096, description="The EIP-4361 message, exactly as signed"),
 ]
 SignatureField = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=2 + 2 * 4096)]
@@ -227,6 +254,7 @@ class OtpVerify(ApiModel):
     response_model=OtpStarted,
     dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Text a one-time code to a phone number",
+    responses=answers({403: CROSS_ORIGIN, 429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
 def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp) -> OtpStarted:
     phone.send_code(runtime.redis, runtime.settings, verifier, body.phone, ip)
@@ -238,6 +266,7 @@ def start_phone_sign_in(body: OtpStart, runtime: RuntimeDep, verifier: PhoneVeri
     response_model=SignedIn,
     dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Sign in with the code (creating the account on first sign-in)",
+    responses=answers({400: WRONG_CODE, 403: CROSS_ORIGIN_OR_INACTIVE, 429: CODES_LIMITED, 502: TWILIO_FAILED}),
 )
 def verify_phone_sign_in(
     body: OtpVerify,
@@ -290,6 +319,7 @@ class WalletProof(ApiModel):
     response_model=NonceOut,
     dependencies=[Depends(SIGNING_IN)],
     summary="A single-use nonce for a SIWE message",
+    responses=answers({429: "Too many nonces from this address"}),
 )
 def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
     return NonceOut.model_validate(wallets.issue_nonce(runtime.redis, runtime.settings, ip))
@@ -300,6 +330,7 @@ def siwe_nonce(runtime: RuntimeDep, ip: ClientIp) -> NonceOut:
     response_model=SignedIn,
     dependencies=[Depends(SIGNING_IN), Depends(same_origin)],
     summary="Sign in with a signed EIP-4361 message (creating the account on first sign-in)",
+    responses=answers({400: SIWE_REFUSED, 403: CROSS_ORIGIN_OR_INACTIVE, 502: CHAIN_FAILED}),
 )
 def siwe_sign_in(
     body: SiweSignIn,
@@ -404,7 +435,7 @@ class PhoneLink(ApiModel):
     code: CodeField
 
 
-AddressPath = Annotated[str, Path(min_length=1, max_length=42, description="The wallet's address")]
+AddressPath = Annotated[Line, Path(min_length=1, max_length=42, description="The wallet's address")]
 
 
 @account_router.get("", response_model=AccountOut, summary="The signed-in account")
@@ -412,7 +443,12 @@ def read_account(principal: ReadAccount, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.get_account(session, principal.account_id))
 
 
-@account_router.post("/wallets", response_model=AccountOut, summary="Link a wallet (a signed SIWE message)")
+@account_router.post(
+    "/wallets",
+    response_model=AccountOut,
+    summary="Link a wallet (a signed SIWE message)",
+    responses=answers({400: SIWE_REFUSED, 409: "The wallet is linked to another account", 502: CHAIN_FAILED}),
+)
 def link_wallet(body: WalletProof, principal: RecentSession, runtime: RuntimeDep, session: SessionDep) -> AccountOut:
     account = service.link_wallet(
         session, runtime.redis, runtime.settings, principal, message=body.message, signature=body.signature
@@ -420,7 +456,9 @@ def link_wallet(body: WalletProof, principal: RecentSession, runtime: RuntimeDep
     return AccountOut.of(account)
 
 
-@account_router.delete("/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet")
+@account_router.delete(
+    "/wallets/{address}", response_model=AccountOut, summary="Unlink a wallet", responses=answers({409: LAST_WAY_IN})
+)
 def unlink_wallet(address: AddressPath, principal: RecentSession, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.unlink_wallet(session, principal, address))
 
@@ -430,6 +468,7 @@ def unlink_wallet(address: AddressPath, principal: RecentSession, session: Sessi
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpStarted,
     summary="Text a code to the phone number to link",
+    responses=answers({429: SENDS_LIMITED, 502: TWILIO_FAILED}),
 )
 def start_phone_link(
     body: OtpStart, _principal: RecentSession, runtime: RuntimeDep, verifier: PhoneVerifier, ip: ClientIp
@@ -439,7 +478,12 @@ def start_phone_link(
 
 
 @account_router.post(
-    "/phone/verify", response_model=AccountOut, summary="Link the phone number with its code (replacing any other)"
+    "/phone/verify",
+    response_model=AccountOut,
+    summary="Link the phone number with its code (replacing any other)",
+    responses=answers(
+        {400: WRONG_CODE, 409: "The number is linked to another account", 429: CODES_LIMITED, 502: TWILIO_FAILED}
+    ),
 )
 def link_phone(
     body: PhoneLink, principal: RecentSession, runtime: RuntimeDep, session: SessionDep, verifier: PhoneVerifier
@@ -450,7 +494,12 @@ def link_phone(
     return AccountOut.of(account)
 
 
-@account_router.delete("/phone", response_model=AccountOut, summary="Unlink the phone number")
+@account_router.delete(
+    "/phone",
+    response_model=AccountOut,
+    summary="Unlink the phone number",
+    responses=answers({404: "The account has no phone number", 409: LAST_WAY_IN}),
+)
 def unlink_phone(principal: RecentSession, session: SessionDep) -> AccountOut:
     return AccountOut.of(service.unlink_phone(session, principal))
 

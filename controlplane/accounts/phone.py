@@ -13,7 +13,7 @@ from redis import Redis
 from controlplane.accounts import limits
 from controlplane.accounts.secrets import keyed_hash
 from controlplane.accounts.twilio_verify import TwilioVerify
-from controlplane.errors import BadRequest, Unprocessable
+from controlplane.errors import AppError, BadRequest, Unprocessable
 from controlplane.settings import Settings
 
 HOUR_S = 3600
@@ -59,13 +59,27 @@ def send_code(redis: Redis, settings: Settings, verifier: TwilioVerify, phone: s
 
 
 def verify_code(redis: Redis, settings: Settings, verifier: TwilioVerify, phone: str, code: str) -> bytes:
-    """Check ``code`` for ``phone`` and return the number's keyed hash; wrong codes count towards a cool-down."""
+    """Check ``code`` for ``phone`` and return the number's keyed hash; wrong codes count towards a cool-down.
+
+    Each check takes one of the ``otp_wrong_codes_before_cooldown`` attempts *before* Twilio is asked (one atomic
+    increment), and a right code gives them all back: however many checks arrive at once, at most that many reach
+    Twilio in a cool-down window.
+    """
     e164 = normalise(phone)
-    failures = limits.subject(settings, "otp-wrong-code", e164)
-    if limits.count(redis, failures) >= settings.otp_wrong_codes_before_cooldown:
-        raise limits.too_many(redis, failures, "wrong codes for this number")
-    if not verifier.check_code(e164, code):
-        limits.hit(redis, failures, settings.otp_cooldown_s)
+    attempts = limits.subject(settings, "otp-wrong-code", e164)
+    limits.take(
+        redis,
+        attempts,
+        limit=settings.otp_wrong_codes_before_cooldown,
+        window_s=settings.otp_cooldown_s,
+        what="wrong codes for this number",
+    )
+    try:
+        right = verifier.check_code(e164, code)
+    except AppError:
+        limits.give_back(redis, attempts)  # Twilio did not answer: the attempt did not happen
+        raise
+    if not right:
         raise BadRequest("the code is wrong or has expired", code="invalid_code")
-    limits.reset(redis, failures)
+    limits.reset(redis, attempts)
     return phone_hash(settings, e164)

@@ -42,7 +42,12 @@ class TwilioVerify:
             settings.twilio_verify_service_sid,
         )
         if not sid or token is None or not service:
-            raise ServiceUnavailable("phone sign-in is not configured on this server", code="phone_unavailable")
+            missing = [name for name, value in (("CONTROLPLANE_TWILIO_ACCOUNT_SID", sid),
+                       ("CONTROLPLANE_TWILIO_AUTH_TOKEN", token), ("CONTROLPLANE_TWILIO_VERIFY_SERVICE_SID", service))
+                       if not value]  # fmt: skip
+            raise ServiceUnavailable(
+                f"phone sign-in is not configured on this server: set {', '.join(missing)}", code="phone_unavailable"
+            )
         http_client = TwilioHttpClient(timeout=settings.twilio_timeout_s, logger=_sdk_log)
         client = Client(sid, token.get_secret_value(), http_client=http_client)
         if settings.twilio_verify_base_url:

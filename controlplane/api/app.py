@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -13,17 +14,21 @@ from controlplane.accounts.api import account_router, auth_router, operator_rout
 from controlplane.accounts.api import router as api_keys_router
 from controlplane.accounts.credentials import PooledCredentialStore
 from controlplane.api.async_db import ConnectionPool, LoopDatabase
+from controlplane.api.contract import install_contract
 from controlplane.api.errors import install_error_handlers
 from controlplane.api.idempotency import IdempotencyMiddleware
-from controlplane.api.middleware import RequestContextMiddleware
+from controlplane.api.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from controlplane.api.openapi import describe_access
 from controlplane.api.pagination import LoopPageReader
-from controlplane.api.schemas import ErrorResponse
 from controlplane.audit.api import router as audit_router
 from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
+from controlplane.billing.schemas import SETTINGS_LIMITS as BILLING_LIMITS
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
+from controlplane.deployments.revisions_api import router as revisions_router
+from controlplane.deployments.schemas import PUBLISHED_MODELS as DEPLOYMENT_MODELS
+from controlplane.deployments.schemas import SETTINGS_LIMITS as DEPLOYMENT_LIMITS
 from controlplane.fleet.api import router as rollouts_router
 from controlplane.health.api import router as health_router
 from controlplane.metrics.api import router as metrics_router
@@ -35,13 +40,16 @@ from controlplane.privacy.api import router as privacy_router
 from controlplane.privacy.api_logs import ApiLogMiddleware, ApiLogWriter
 from controlplane.runtime import Runtime
 
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    "4XX": {"model": ErrorResponse, "description": "Client error, in the one error shape"},
-    "5XX": {"model": ErrorResponse, "description": "Server error, in the one error shape"},
-}
+if TYPE_CHECKING:
+    from controlplane.devstack.stack import DevStack
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, devstack: DevStack | None = None) -> FastAPI:
+    """The API; with ``devstack`` (``controlplane dev`` only, refused outside development) also ``/v1/dev``."""
+    if devstack is not None:
+        from controlplane.devstack.stack import refuse_outside_development
+
+        refuse_outside_development(runtime.settings.env)
     api_logs = ApiLogWriter(runtime)
     loop_db = LoopDatabase(ConnectionPool.from_settings(runtime.settings))
 
@@ -65,7 +73,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="Control plane",
         version="1",
         description="Namespaces of containers on Kubernetes, paid for with prepaid credits.",
-        responses=_ERROR_RESPONSES,
     )
     app.state.runtime = runtime
     app.state.api_logs = api_logs
@@ -79,6 +86,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(operator_router)
     app.include_router(namespaces_router)
+    app.include_router(revisions_router)
     app.include_router(namespaces_operator_router)
     app.include_router(privacy_router)
     app.include_router(privacy_operator_router)
@@ -89,16 +97,21 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(rollouts_router)
     app.include_router(metrics_router)
+    if devstack is not None:
+        from controlplane.devstack.api import router as dev_router
+
+        app.state.devstack = devstack
+        app.include_router(dev_router)
+    # The contract first (error responses, published limits), then each operation's access rule on top of it.
+    install_contract(app, runtime.settings, [*DEPLOYMENT_LIMITS, *BILLING_LIMITS], DEPLOYMENT_MODELS)
     describe_access(app)
-    # Added last = outermost: the request id wraps everything, idempotency sits inside it.
+    # Added last = outermost: the request id wraps everything, idempotency sits inside it, HEAD is served as GET
+    # innermost (so the logs still say HEAD).
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(
         IdempotencyMiddleware, runtime=lambda: app.state.runtime, credentials=lambda: app.state.credentials
     )
     app.add_middleware(ApiLogMiddleware, writer=api_logs, settings=runtime.settings)
     app.add_middleware(HttpMetricsMiddleware)
-    app.add_middleware(
-        RequestContextMiddleware,
-        header=runtime.settings.request_id_header,
-        max_body_bytes=runtime.settings.max_body_bytes,
-    )
+    app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
     return app

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from controlplane import dry_run
 from controlplane.api.pagination import PageParams, PageReader, page_params
 from controlplane.queue import PENDING_JOBS_KEY
 from controlplane.runtime import Runtime
@@ -40,7 +41,8 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Se
 
     Jobs the services asked for are pushed to Redis by the commit (see ``controlplane.queue``). Reads (GET, HEAD)
     run without a transaction, which saves two round trips; the few writes they make (a key's last use) commit
-    at once. Opening a session does no I/O, so only its end takes a trip to the thread pool.
+    at once. Opening a session does no I/O, so only its end takes a trip to the thread pool. A dry run
+    (``controlplane.dry_run``) is rolled back instead of committed.
     """
     read_only = request.method in _READ_METHODS
     session = runtime.new_session(autocommit=read_only)
@@ -53,7 +55,7 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Se
         # Nothing to commit and no transaction open: closing returns the connection to the pool without I/O.
         session.close()
         return
-    await run_in_threadpool(_finish, session, True)
+    await run_in_threadpool(_finish, session, not dry_run.take(session))
 
 
 def _finish(session: Session, commit: bool) -> None:

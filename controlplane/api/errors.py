@@ -11,7 +11,9 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from controlplane.errors import AppError, error_body
 
@@ -30,6 +32,9 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "rate_limited",
 }
+
+# What FastAPI says when reading a JSON body fails other than by a syntax error (RecursionError, say).
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 _UNAVAILABLE = (
     sqlalchemy.exc.OperationalError,
@@ -64,10 +69,29 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(422, "validation_error", "the request does not match the expected shape", problems)
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return _json(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:  # e.g. JSON nested past the parser's depth
+        return _json(400, "malformed_json", "the request body is not valid JSON")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # The router names only the first route that matched the path; the resource may have several.
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return _json(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (HEAD wherever GET is: it is served as GET)."""
+    scope = {**request.scope, "method": "GET" if request.method == "HEAD" else request.method}
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # each route, also those of included routers
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def dependency_unavailable(_request: Request, exc: Exception) -> JSONResponse:

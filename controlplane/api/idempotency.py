@@ -9,11 +9,13 @@ The first request claims the key; a retry with the same body replays the stored 
 body is refused (422); a retry while the first is still running gets 409. Only successful answers are kept, so a
 failed request can be retried with its key. An answer that shows a secret once (it sets a cookie, or says
 ``Cache-Control: no-store``, as a new API key does) is never stored: a retry gets 409
-``idempotent_secret_not_replayable``. Records expire after ``idempotency_ttl_hours`` and go with the account.
+``idempotent_secret_not_replayable``. Records expire after ``idempotency_ttl_hours`` and go with the account. A
+dry run (``?dry_run=true``) stores nothing, so it keeps no record either: repeating one is always safe.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,6 +25,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane import dry_run
 from controlplane.accounts.credentials import CredentialStore
 from controlplane.accounts.principal import Principal, authenticate, presents_credential
 from controlplane.accounts.secrets import keyed_hash
@@ -33,6 +36,22 @@ from controlplane.idempotency.service import Answer, Claim, Outcome
 from controlplane.runtime import Runtime
 
 HEADER = b"idempotency-key"
+KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")  # visible ASCII and spaces: nothing that can break a log or header
+# How the OpenAPI document shows it on every POST (controlplane.api.openapi).
+OPENAPI_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retrying a POST with the same key and body returns the first answer instead of acting twice "
+    "(kept idempotency_ttl_hours, scoped to your credential; an answer that showed a secret is never kept)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{KEY_PATTERN.pattern}$"},
+}
+OPENAPI_ERRORS = {
+    400: "The Idempotency-Key header is not 1 to 255 visible ASCII characters (`invalid_idempotency_key`)",
+    409: "A request with this Idempotency-Key is still running (`idempotency_key_in_use`), or it succeeded with a "
+    "secret that is not kept (`idempotent_secret_not_replayable`)",
+    422: "This Idempotency-Key was used with another request (`idempotency_key_reused`)",
+}
 _KEPT_HEADERS = (b"content-type", b"location")
 
 
@@ -49,9 +68,12 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        if not 1 <= len(key) <= 255 or not key.isprintable():
-            body = error_body("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters")
+        if not KEY_PATTERN.fullmatch(key):
+            body = error_body("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
             await send_json(send, 400, body, [])
+            return
+        if dry_run.requested(scope.get("query_string", b"")):  # a dry run stores nothing, ever
+            await self.app(scope, receive, send)
             return
         try:
             request_body = await _read_body(receive)

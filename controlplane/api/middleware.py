@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, request logging, and the body size limit."""
+"""ASGI middleware: request ids, the client's address, request logging, the body size limit, HEAD as GET."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane.api.client_address import client_address, reduce_client_address
 from controlplane.errors import PayloadTooLarge, error_body
 from controlplane.logs import request_id_var
+from controlplane.settings import Settings
 
 log = logging.getLogger("controlplane.access")
 
@@ -37,12 +39,14 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: list
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (the caller's, when it is sane), echoes it, logs the request, caps the body."""
+    """Gives every request an id (the caller's, when it is sane) and its client's address, echoes the id, logs
+    the request (one JSON line: see ``controlplane.logs``), caps the body."""
 
-    def __init__(self, app: ASGIApp, *, header: str, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
-        self.header = header.lower().encode()
-        self.max_body_bytes = max_body_bytes
+        self.settings = settings
+        self.header = settings.request_id_header.lower().encode()
+        self.max_body_bytes = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +54,9 @@ class RequestContextMiddleware:
             return
         request_id = self._request_id(scope)
         token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_address"] = client_address(scope, self.settings.trusted_proxies)
         echo = (self.header, request_id.encode())
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -82,20 +88,25 @@ class RequestContextMiddleware:
                 body = error_body("internal_error", "an unexpected error occurred; quote the request id")
                 await send_json(send_with_id, 500, body, [])
         finally:
-            log.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                scope["path"],
-                status_holder["status"],
-                (time.perf_counter() - started) * 1000,
-            )
+            log.info("request", extra={"fields": self._line(scope, status_holder["status"], started)})
             request_id_var.reset(token)
+
+    def _line(self, scope: Scope, status: int, started: float) -> dict[str, Any]:
+        route = scope.get("route")
+        return {
+            "event": "request",
+            "method": scope["method"],
+            "route": getattr(route, "path", None) or "(unmatched)",  # the template: no ids, names or addresses
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "client": reduce_client_address(self.settings, scope["state"].get("client_address")),
+        }
 
     def _request_id(self, scope: Scope) -> str:
         for name, value in scope["headers"]:
             if name == self.header:
                 candidate: str = value.decode("latin-1")
-                if _VALID_REQUEST_ID.match(candidate):
+                if _VALID_REQUEST_ID.fullmatch(candidate):
                     return candidate
         return uuid.uuid4().hex
 
@@ -138,3 +149,27 @@ class RequestContextMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return replay
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` is answered as ``GET`` would be, without the body (RFC 9110): same status, headers, checks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # In place, and restored: the middleware around this one reads the method and the matched route from it.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, without_body)
+        finally:
+            scope["method"] = "HEAD"

@@ -12,6 +12,7 @@ from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 
 from controlplane.accounts.principal import CSRF_HEADER, AccessRule, Requirement
+from controlplane.api import idempotency
 
 BEARER, SESSION, CSRF = "apiKey", "sessionCookie", "csrfToken"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -50,7 +51,8 @@ def _calls(dependant: Dependant) -> Iterator[object]:
 
 
 def describe_access(app: FastAPI) -> None:
-    """Make ``app.openapi()`` add the security schemes and each operation's access rule."""
+    """Make ``app.openapi()`` add the security schemes, each operation's access rule, and the Idempotency-Key
+    header every POST accepts (``controlplane.api.idempotency``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -89,6 +91,22 @@ def _annotate(schema: dict[str, Any], endpoint: Endpoint) -> None:
         operation["x-access"] = sorted({r.kind for r in requirements})
         sentence = _sentence(requirements)
         operation["description"] = f"{operation.get('description', '').rstrip()}\n\n**Access:** {sentence}".strip()
+        if method == "POST":
+            _accept_idempotency_key(operation)
+
+
+def _accept_idempotency_key(operation: dict[str, Any]) -> None:
+    operation.setdefault("parameters", []).append(idempotency.OPENAPI_PARAMETER)
+    responses = operation.setdefault("responses", {})
+    for status, why in idempotency.OPENAPI_ERRORS.items():
+        known = responses.get(str(status))
+        if known is None:
+            responses[str(status)] = {
+                "description": why,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+            }
+        else:
+            known["description"] = f"{known['description']}; {why}"
 
 
 def _security(requirements: list[Requirement], method: str) -> list[dict[str, list[str]]]:

@@ -11,9 +11,13 @@ T = TypeVar("T")
 
 
 class ApiModel(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op."""
+    """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Strict, as the OpenAPI document reads: ``"5"`` is not an integer, ``1`` not a boolean (``Integer`` and
+    ``Timestamp`` in ``controlplane.api.text`` take what JSON Schema also takes). Strings are kept as sent, never
+    trimmed: each field's type says what it accepts."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ResponseModel(BaseModel):

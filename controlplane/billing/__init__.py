@@ -3,7 +3,7 @@ lifecycle of namespaces.
 
 Money is integer **micro-credits** everywhere (``BIGINT``; 1 credit = 1,000,000 micro-credits = one unit of
 ``checkout_currency``, so 1 cent buys 10,000). No floats: prices are integer micro-credits per unit-hour, the
-hourly cost is computed exactly and rounded down once per account and hour, token deposits convert with integer
+hourly cost is computed exactly and rounded down once per namespace and hour, token deposits convert with integer
 arithmetic.
 
 Modules, by capability:
@@ -11,7 +11,11 @@ Modules, by capability:
 - ``ledger``: the append-only ledger and the balance row (per-account row lock, idempotency key per account,
   ``balance >= 0`` CHECKs). Overdraft rule: a charge takes at most the balance and records the rest as unpaid;
   the next top-up pays unpaid usage first.
-- ``metering``: the hourly set-based pass (which namespace states pay for what is documented there).
+- ``prices``: the one price function (on integers and in SQL) and which lifecycle states pay for what; metering's
+  statement and every price shown are built from it.
+- ``metering``: the hourly set-based pass (what is charged when is documented there), and the runway notices.
+- ``service``: what other features ask of billing: a declaration's price, the account's price and runway, and the
+  402 for a change the credit does not cover.
 - ``lifecycle``: zero balance -> suspended (and told) -> volumes released after ``volume_release_after_hours``
   -> resumed after a top-up (told first whether the volumes are gone). Desired-state changes only.
 - ``checkout``: Stripe Checkout top-ups and the signed webhook (once per event id and once per session).

@@ -4,7 +4,6 @@ operators' adjustments. Endpoints parse, call one service function, and return; 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -12,10 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from controlplane.accounts.principal import Principal, Public, RequireScope
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, RuntimeDep, SessionDep, SettingsDep
 from controlplane.api.schemas import Page, json_response
+from controlplane.api.text import Timestamp
 from controlplane.audit.service import OperatorWriteAudit
-from controlplane.billing import checkout, deposits, ledger, metering
+from controlplane.billing import checkout, deposits, ledger, service
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
     AdjustmentCreate,
@@ -39,8 +40,8 @@ WriteBilling = Annotated[Principal, Depends(RequireScope("billing", Access.WRITE
 
 @router.get("/balance", response_model=BalanceOut)
 def get_balance(principal: ReadBilling, session: SessionDep, settings: SettingsDep) -> Response:
-    usage = metering.estimate(session, settings, principal.account_id)
-    return json_response(BalanceOut.of(ledger.balance_of(session, settings, principal.account_id, usage.cost)))
+    hourly_cost = service.account_price(session, settings, principal.account_id)
+    return json_response(BalanceOut.of(ledger.balance_of(session, settings, principal.account_id, hourly_cost)))
 
 
 @router.get("/transactions", response_model=Page[LedgerEntryOut])
@@ -49,8 +50,8 @@ def list_transactions(
     session: SessionDep,
     page: PageDep,
     kind: Annotated[EntryKindName | None, Query(description="Only entries of this kind")] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+    since: Annotated[Timestamp | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[Timestamp | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     rows, next_cursor = ledger.list_entries(
         session, principal.account_id, page, kind=EntryKind(kind) if kind else None, since=since, until=until
@@ -58,7 +59,12 @@ def list_transactions(
     return json_response(Page[LedgerEntryOut](items=[LedgerEntryOut.of(row) for row in rows], next_cursor=next_cursor))
 
 
-@router.post("/checkout", status_code=status.HTTP_201_CREATED, response_model=CheckoutOut)
+@router.post(
+    "/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CheckoutOut,
+    responses=answers({502: "Stripe failed or could not be reached"}),
+)
 def create_checkout(
     body: CheckoutCreate, principal: WriteBilling, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -70,6 +76,7 @@ def create_checkout(
     "/webhooks/stripe",
     response_model=WebhookOut,
     dependencies=[Depends(Public("Stripe's calls: the Stripe-Signature header is the credential"))],
+    responses=answers({400: "The Stripe-Signature header does not verify (`invalid_signature`)"}),
 )
 async def stripe_webhook(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Stripe's calls: no session or API key (the signature is the authentication), so no CSRF check either."""
@@ -80,7 +87,18 @@ async def stripe_webhook(request: Request, session: SessionDep, settings: Settin
     return json_response(WebhookOut(outcome=outcome))
 
 
-@router.post("/deposits", status_code=status.HTTP_201_CREATED, response_model=DepositsSubmitted)
+@router.post(
+    "/deposits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DepositsSubmitted,
+    responses=answers(
+        {
+            404: "The chain has no such transaction (`transaction_not_found`)",
+            409: "Not mined yet, or claimed by another account",
+            502: "The Ethereum node failed or could not be reached",
+        }
+    ),
+)
 def submit_deposit(body: DepositSubmit, principal: WriteBilling, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Credit a token transfer to the deposit address: 201 when recorded now, 200 when it was already."""
     settings = runtime.settings
@@ -97,7 +115,10 @@ def list_deposits(principal: ReadBilling, session: SessionDep, page: PageDep, se
 
 
 @operator_router.post(
-    "/accounts/{account_id}/entries", status_code=status.HTTP_201_CREATED, response_model=LedgerEntryOut
+    "/accounts/{account_id}/entries",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LedgerEntryOut,
+    responses=answers({409: "The idempotency key was used for another entry"}),
 )
 def adjust_balance(
     account_id: uuid.UUID,

@@ -32,12 +32,17 @@ class DepositConfig:
 
 
 def deposit_config(settings: Settings) -> DepositConfig:
-    if settings.deposit_chain_id is None or settings.deposit_rpc_url is None or settings.deposit_address is None:
-        raise ServiceUnavailable("on-chain deposits are not configured", code="deposits_unavailable")
+    chain_id, rpc_url, address = settings.deposit_chain_id, settings.deposit_rpc_url, settings.deposit_address
+    if chain_id is None or rpc_url is None or address is None:
+        named = {"CHAIN_ID": chain_id, "RPC_URL": rpc_url, "ADDRESS": address}
+        missing = ", ".join(f"CONTROLPLANE_DEPOSIT_{name}" for name, value in named.items() if value is None)
+        raise ServiceUnavailable(
+            f"on-chain deposits are not configured on this server: set {missing}", code="deposits_unavailable"
+        )
     return DepositConfig(
-        chain_id=settings.deposit_chain_id,
-        rpc_url=settings.deposit_rpc_url,
-        address=Web3.to_checksum_address(settings.deposit_address),
+        chain_id=chain_id,
+        rpc_url=rpc_url,
+        address=Web3.to_checksum_address(address),
         tokens={Web3.to_checksum_address(token.address): token for token in settings.deposit_tokens},
         confirmations=settings.deposit_confirmations,
         timeout_s=settings.deposit_rpc_timeout_s,

@@ -36,7 +36,10 @@ PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_p
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     if settings.stripe_api_key is None:
-        raise ServiceUnavailable("card payments are not configured", code="card_payments_unavailable")
+        raise ServiceUnavailable(
+            "card payments are not configured on this server: set CONTROLPLANE_STRIPE_API_KEY",
+            code="card_payments_unavailable",
+        )
     base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
     return stripe.StripeClient(
         settings.stripe_api_key.get_secret_value(),

@@ -141,8 +141,6 @@ def credit(
             {"paid_from": str(entry.id)},
             now,
         )
-    if account.low_balance_notified_at is not None and account.balance >= low_balance_threshold(settings, account):
-        account.low_balance_notified_at = None  # above the threshold again: the next crossing is told
     if account.suspended_at is not None and account.balance > 0 and account.account_id is not None:
         enqueue_after_commit(session, sync_job(account.account_id, now))
     session.flush()
@@ -228,10 +226,6 @@ def adjust(
     return Applied(entry, created=True)
 
 
-def low_balance_threshold(settings: Settings, account: BillingAccount) -> int:
-    return account.hourly_cost * settings.low_balance_hours
-
-
 # --- reads -------------------------------------------------------------------------------------------------------
 
 
@@ -262,7 +256,7 @@ class Balance:
     balance: int
     unpaid: int
     hourly_cost: int  # what the account's current declaration costs per hour
-    low_balance: bool
+    low_balance: bool  # the runway is below the highest runway notice threshold
     suspended_at: datetime | None
     volumes_release_at: datetime | None  # when suspended and the volumes still exist
     volumes_released_at: datetime | None
@@ -276,6 +270,7 @@ def balance_of(
     session: Session, settings: Settings, account_id: uuid.UUID, hourly_cost: int, *, now: datetime | None = None
 ) -> Balance:
     account = get_billing_account(session, account_id)
+    low_below = hourly_cost * max(settings.runway_notice_hours)
     if account is None:
         return Balance(0, 0, hourly_cost, hourly_cost > 0, None, None, None)
     release_at = None
@@ -285,7 +280,7 @@ def balance_of(
         balance=account.balance,
         unpaid=account.unpaid,
         hourly_cost=hourly_cost,
-        low_balance=account.balance < hourly_cost * settings.low_balance_hours,
+        low_balance=account.balance < low_below,
         suspended_at=account.suspended_at,
         volumes_release_at=release_at,
         volumes_released_at=account.volumes_released_at,

@@ -76,7 +76,8 @@ def release_volumes(session: Session, ctx: Context, *, now: datetime | None = No
     for account in accounts:
         assert account.account_id is not None
         namespaces = _namespaces(session, account.account_id, [DesiredState.SUSPENDED])
-        released, failed = _transition_all(session, ctx, namespaces, DesiredState.VOLUMES_RELEASED)
+        reason = f"the balance stayed at zero for {ctx.settings.volume_release_after_hours} hours"
+        released, failed = _transition_all(session, ctx, namespaces, DesiredState.VOLUMES_RELEASED, reason)
         first = account.volumes_released_at is None
         account.volumes_released_at = account.volumes_released_at or now
         released_total += len(released)
@@ -108,7 +109,7 @@ def _suspend(session: Session, ctx: Context, account: BillingAccount, account_id
     account.suspended_at = suspended_at
     if first:
         account.volumes_released_at = None
-    suspended, failed = _transition_all(session, ctx, namespaces, DesiredState.SUSPENDED)
+    suspended, failed = _transition_all(session, ctx, namespaces, DesiredState.SUSPENDED, "the balance reached zero")
     release_at = suspended_at + timedelta(hours=ctx.settings.volume_release_after_hours)
     if first or suspended:
         names = ", ".join(suspended) or "none running"
@@ -154,7 +155,7 @@ def _resume(session: Session, ctx: Context, account: BillingAccount, account_id:
         {"namespaces": names, "volumes_released": volumes_released, "volumes_released_namespaces": lost},
         now=now,
     )
-    resumed, failed = _transition_all(session, ctx, namespaces, DesiredState.ACTIVE)
+    resumed, failed = _transition_all(session, ctx, namespaces, DesiredState.ACTIVE, "a top-up of the balance")
     if failed:
         notify(
             session,
@@ -183,7 +184,7 @@ def _namespaces(session: Session, account_id: uuid.UUID, states: Sequence[Desire
 
 
 def _transition_all(
-    session: Session, ctx: Context, namespaces: Sequence[Namespace], state: DesiredState
+    session: Session, ctx: Context, namespaces: Sequence[Namespace], state: DesiredState, reason: str
 ) -> tuple[list[str], list[str]]:
     """Each namespace in its own savepoint: one that fails admission does not hold the others back."""
     done, failed = [], []
@@ -191,7 +192,7 @@ def _transition_all(
         name = namespace.name
         try:
             with session.begin_nested():
-                transition(session, ctx, namespace, state)
+                transition(session, ctx, namespace, state, reason=reason)
             done.append(name)
         except AppError as exc:
             log.warning("namespace %s could not move to %s: %s", namespace.id, state.value, exc.message)

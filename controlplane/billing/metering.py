@@ -11,32 +11,42 @@ pays for the platform's lag, in either direction):
 - only namespaces and apps created before the hour ended; the declaration read is the one at the time of the
   pass (configurations are not versioned by hour).
 
-Per account and hour: ``cost = floor((vcpu_mc * P_cpu / 1000) + (mem_mib * P_mem / 1024) + (vol_gib * P_vol / H))``
-in micro-credits, computed exactly in NUMERIC (P_cpu per vCPU-hour, P_mem per GiB-hour, P_vol per GiB-month of
-H hours) and rounded down once per account and hour.
+The price is ``billing.prices.hourly_price``, the function every shown price uses: the statement below is built
+from it. Each namespace's hour is priced and rounded down on its own, and an account pays the sum, so the charge
+for an hour equals the sum of the ``hourly_cost`` its applied namespaces show.
 
 The pass, in one transaction: (1) create missing balance rows, (2) lock the balance rows of every account with
 running namespaces in id order (a top-up or a concurrent pass waits, never interleaves), (3) one
 ``INSERT ... SELECT ... GROUP BY account`` statement whose CTEs price the usage, insert one ledger entry per
 account with ``ON CONFLICT (billing_account_id, idempotency_key) DO NOTHING`` (key ``usage:<hour>``), apply the
-inserted entries to the balances (capped at the balance, the rest unpaid), and write the low-balance notices for
-accounts that just crossed the threshold. Running it again for the same hour inserts nothing and changes nothing.
-Accounts that reached zero get the lifecycle job, queued after the commit.
+inserted entries to the balances (capped at the balance, the rest unpaid), and write the runway notices.
+Running it again for the same hour inserts nothing and changes nothing. Accounts that reached zero get the
+lifecycle job, queued after the commit.
+
+Runway notices: the runway is the balance after the charge over the hour's cost. An account is told when its runway
+falls below one of ``runway_notice_hours`` (72, 24, 2) that it had not been told about in this descent
+(``billing_accounts.runway_notice_hours`` holds the lowest threshold below the runway at the last pass; a pass that
+finds the runway higher again, after a top-up or a cheaper declaration, raises it, which re-arms the thresholds in
+between). A runway that jumps past several thresholds in one hour is told once, for the lowest. At zero the
+suspension notice speaks instead. The notice predicts the suspension: the end of the hour whose charge empties the
+balance, ``period_end + ceil(balance / cost)`` hours.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from controlplane.billing.ledger import sync_job
 from controlplane.billing.models import MeteringRun
+from controlplane.billing.prices import COMPUTE_STATES, VOLUME_STATES, PriceList, cost_sql, hourly_price, states_sql
 from controlplane.db import utcnow
 from controlplane.queue import enqueue_after_commit
 from controlplane.settings import Settings
@@ -46,29 +56,34 @@ log = logging.getLogger(__name__)
 _METERING_LOCK = 727_275  # pg_advisory_xact_lock key: one metering pass at a time
 _HOUR = timedelta(hours=1)
 
-_COMPUTE = "n.desired_state = 'active' AND n.observed_state = 'active'"
-_RUNNING = "n.desired_state IN ('active', 'suspended') AND n.observed_state IN ('active', 'suspended')"
+RUNWAY_NOTICE = "runway"
+
+_COMPUTE = f"{states_sql('n.desired_state', COMPUTE_STATES)} AND {states_sql('n.observed_state', COMPUTE_STATES)}"
+_RUNNING = f"{states_sql('n.desired_state', VOLUME_STATES)} AND {states_sql('n.observed_state', VOLUME_STATES)}"
 
 
-def _usage_sql(extra_where: str) -> str:
-    """Per account: the declared vCPU millicores, memory MiB (both x replicas, active only) and volume GiB."""
+def _usage_sql(prices: PriceList, extra_where: str) -> str:
+    """Per account: the declared vCPU millicores, memory MiB (both x replicas, active only) and volume GiB, and the
+    cost: each namespace priced on its own (``hourly_price``), summed."""
+    namespace_cost = cost_sql(prices, "ns.cpu_millicores", "ns.memory_mib", "ns.volume_gib")
     return f"""
-        SELECT n.account_id,
-               coalesce(sum(a.replicas::bigint * a.cpu_millicores) FILTER (WHERE {_COMPUTE}), 0) AS cpu_millicores,
-               coalesce(sum(a.replicas::bigint * a.memory_mib) FILTER (WHERE {_COMPUTE}), 0) AS memory_mib,
-               coalesce(sum(a.volume_size_gib::bigint), 0) AS volume_gib,
-               count(*) AS apps
-        FROM namespaces n
-        JOIN apps a ON a.namespace_id = n.id
-        WHERE n.account_id IS NOT NULL AND {_RUNNING} {extra_where}
-        GROUP BY n.account_id
-    """  # noqa: S608 (constant fragments only; values are bound parameters)
+        SELECT ns.account_id,
+               sum(ns.cpu_millicores) AS cpu_millicores, sum(ns.memory_mib) AS memory_mib,
+               sum(ns.volume_gib) AS volume_gib, sum(ns.apps) AS apps, sum({namespace_cost}) AS cost
+        FROM (
+            SELECT n.account_id,
+                   coalesce(sum(a.replicas::bigint * a.cpu_millicores) FILTER (WHERE {_COMPUTE}), 0) AS cpu_millicores,
+                   coalesce(sum(a.replicas::bigint * a.memory_mib) FILTER (WHERE {_COMPUTE}), 0) AS memory_mib,
+                   coalesce(sum(a.volume_size_gib::bigint), 0) AS volume_gib,
+                   count(*) AS apps
+            FROM namespaces n
+            JOIN apps a ON a.namespace_id = n.id
+            WHERE n.account_id IS NOT NULL AND {_RUNNING} {extra_where}
+            GROUP BY n.account_id, n.id
+        ) ns
+        GROUP BY ns.account_id
+    """  # noqa: S608 (constant fragments and integer prices only; values are bound parameters)
 
-
-_COST_SQL = (
-    "div(u.cpu_millicores::numeric * :cpu_factor + u.memory_mib::numeric * :memory_factor"
-    " + u.volume_gib::numeric * :volume_factor, :divisor)::bigint"
-)
 
 _ENSURE_ACCOUNTS = text(
     f"""
@@ -93,24 +108,35 @@ _LOCK_ACCOUNTS = text(
     """  # noqa: S608
 )
 
-_CHARGE = text(
-    f"""
-    WITH usage AS ({_usage_sql("AND n.created_at < :hour_end AND a.created_at < :hour_end")}),
+
+@functools.lru_cache(maxsize=8)
+def _charge_statement(prices: PriceList) -> TextClause:
+    return text(
+        f"""
+    WITH usage AS ({_usage_sql(prices, "AND n.created_at < :hour_end AND a.created_at < :hour_end")}),
     priced AS (
-        SELECT b.id AS billing_account_id, b.account_id, b.balance, b.low_balance_notified_at,
-               u.cpu_millicores, u.memory_mib, u.volume_gib, u.apps, {_COST_SQL} AS cost
+        SELECT b.id AS billing_account_id, b.account_id, b.balance, b.runway_notice_hours AS notified_hours,
+               u.cpu_millicores, u.memory_mib, u.volume_gib, u.apps, u.cost::bigint AS cost
         FROM usage u
         JOIN billing_accounts b ON b.account_id = u.account_id
     ),
     charges AS (
-        SELECT p.*, least(p.cost, p.balance) AS taken FROM priced p WHERE p.cost > 0
+        SELECT p.*, least(p.cost, p.balance) AS taken, p.balance - least(p.cost, p.balance) AS balance_after
+        FROM priced p WHERE p.cost > 0
+    ),
+    runways AS (
+        -- The lowest notice threshold above the runway left after the charge (NULL: above them all).
+        SELECT c.billing_account_id,
+               (SELECT min(t) FROM unnest(CAST(:notice_hours AS integer[])) AS t
+                WHERE c.balance_after < c.cost * t) AS below_hours
+        FROM charges c
     ),
     entries AS (
         INSERT INTO billing_ledger_entries
             (id, billing_account_id, account_id, kind, source, amount, unpaid, balance_after,
              idempotency_key, reference, details, created_at)
         SELECT gen_random_uuid(), c.billing_account_id, c.account_id, 'usage', 'metering', -c.taken,
-               c.cost - c.taken, c.balance - c.taken, :idempotency_key, :reference,
+               c.cost - c.taken, c.balance_after, :idempotency_key, :reference,
                json_build_object('period_start', CAST(:period_start AS text),
                                  'period_end', CAST(:period_end AS text),
                                  'vcpu_millicores', c.cpu_millicores, 'memory_mib', c.memory_mib,
@@ -123,47 +149,47 @@ _CHARGE = text(
     ),
     updated AS (
         UPDATE billing_accounts b
-        SET balance = b.balance - c.taken,
+        SET balance = c.balance_after,
             unpaid = b.unpaid + (c.cost - c.taken),
             hourly_cost = c.cost,
             updated_at = :now,
-            low_balance_notified_at = CASE
-                WHEN b.balance - c.taken > 0 AND b.balance - c.taken < c.cost * :low_hours
-                    THEN coalesce(b.low_balance_notified_at, :now)
-                WHEN b.balance - c.taken >= c.cost * :low_hours THEN NULL
-                ELSE b.low_balance_notified_at
-            END
+            runway_notice_hours = r.below_hours
         FROM entries e
         JOIN charges c ON c.billing_account_id = e.billing_account_id
+        JOIN runways r ON r.billing_account_id = e.billing_account_id
         WHERE b.id = e.billing_account_id
-        RETURNING b.account_id, b.balance, c.cost, c.taken, c.apps,
-                  (b.balance > 0 AND b.balance < c.cost * :low_hours AND c.low_balance_notified_at IS NULL)
-                      AS low_balance
+        RETURNING b.account_id, b.balance, c.cost, c.taken, c.apps, r.below_hours,
+                  (b.balance > 0 AND r.below_hours IS NOT NULL
+                   AND (c.notified_hours IS NULL OR r.below_hours < c.notified_hours)) AS crossed
     ),
     notices AS (
         INSERT INTO notifications (id, account_id, kind, title, body, data, created_at)
-        SELECT gen_random_uuid(), u.account_id, 'low_balance', 'Your balance is running low',
-               format('Your balance covers about %s more hour(s) of your current usage. Top up to keep your '
-                      'namespaces running: at zero they are suspended, and their volumes are deleted '
-                      '%s hour(s) later.', u.balance / u.cost, CAST(:release_hours AS integer)),
-               json_build_object('balance', u.balance, 'hourly_cost', u.cost, 'hours_left', u.balance / u.cost),
+        SELECT gen_random_uuid(), u.account_id, '{RUNWAY_NOTICE}',
+               format('Your balance lasts less than %s hours', u.below_hours),
+               format('At your current usage (%s micro-credits per hour) your balance lasts about %s more hour(s): '
+                      'your namespaces are suspended at zero, predicted at %s UTC, and their volumes are deleted '
+                      '%s hour(s) later. Top up to keep them running.',
+                      u.cost, u.balance / u.cost,
+                      to_char(s.suspension_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                      CAST(:release_hours AS integer)),
+               json_build_object('threshold_hours', u.below_hours, 'balance', u.balance, 'hourly_cost', u.cost,
+                                 'runway_hours', u.balance / u.cost, 'suspension_at', s.suspension_at),
                :now
         FROM updated u
-        WHERE u.low_balance AND u.account_id IS NOT NULL
+        CROSS JOIN LATERAL (
+            -- Capped so that no plan evaluating this for an account with years of runway can overflow.
+            SELECT CAST(:period_end_at AS timestamptz)
+                   + make_interval(hours => CAST(least(ceil(u.balance::numeric / u.cost), 1000000) AS integer))
+                   AS suspension_at
+        ) s
+        WHERE u.crossed AND u.account_id IS NOT NULL
         RETURNING 1
     )
-    SELECT u.account_id, u.balance, u.cost, u.taken, u.apps, u.low_balance,
+    SELECT u.account_id, u.balance, u.cost, u.taken, u.apps, u.crossed,
            (SELECT count(*) FROM notices) AS notices
     FROM updated u
     """  # noqa: S608
-)
-
-_ESTIMATE = text(
-    f"""
-    WITH usage AS ({_usage_sql("AND n.account_id = :account_id")})
-    SELECT u.cpu_millicores, u.memory_mib, u.volume_gib, {_COST_SQL} AS cost FROM usage u
-    """  # noqa: S608
-)
+    )
 
 
 @dataclass(frozen=True)
@@ -173,34 +199,13 @@ class MeteringResult:
     apps: int
     charged: int  # micro-credits taken from balances
     unpaid: int  # micro-credits that balances could not cover
-    low_balance_notices: int
+    runway_notices: int
     depleted: list[uuid.UUID] = field(default_factory=list)  # accounts at zero after the charge
 
 
-@dataclass(frozen=True)
-class Usage:
-    cpu_millicores: int
-    memory_mib: int
-    volume_gib: int
-    cost: int  # micro-credits per hour
-
-
-def price_params(settings: Settings) -> dict[str, int]:
-    """Integer factors over one common divisor, so the whole price is exact until the final floor."""
-    hours = settings.hours_per_month
-    return {
-        "cpu_factor": settings.price_vcpu_hour * 1024 * hours,
-        "memory_factor": settings.price_memory_gib_hour * 1000 * hours,
-        "volume_factor": settings.price_volume_gib_month * 1000 * 1024,
-        "divisor": 1000 * 1024 * hours,
-    }
-
-
 def hourly_cost(settings: Settings, cpu_millicores: int, memory_mib: int, volume_gib: int) -> int:
-    """The same formula in Python (for estimates and tests): micro-credits per hour, rounded down."""
-    p = price_params(settings)
-    numerator = cpu_millicores * p["cpu_factor"] + memory_mib * p["memory_factor"] + volume_gib * p["volume_factor"]
-    return numerator // p["divisor"]
+    """The price of this usage for one namespace-hour (``prices.hourly_price`` with the settings' prices)."""
+    return hourly_price(PriceList.of(settings), cpu_millicores, memory_mib, volume_gib)
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -223,15 +228,15 @@ def meter_hour(
     session.execute(_ENSURE_ACCOUNTS, {"now": now, "hour_end": hour_end})
     session.execute(_LOCK_ACCOUNTS, {"hour_end": hour_end})
     rows = session.execute(
-        _CHARGE,
+        _charge_statement(PriceList.of(settings)),
         {
-            **price_params(settings),
             "hour_end": hour_end,
             "idempotency_key": usage_key(hour_start),
             "reference": usage_key(hour_start).removeprefix("usage:"),
             "period_start": hour_start.isoformat(),
             "period_end": hour_end.isoformat(),
-            "low_hours": settings.low_balance_hours,
+            "notice_hours": sorted(set(settings.runway_notice_hours)),
+            "period_end_at": hour_end,
             "release_hours": settings.volume_release_after_hours,
             "now": now,
         },
@@ -245,7 +250,7 @@ def meter_hour(
         apps=sum(int(row.apps) for row in rows),
         charged=sum(int(row.taken) for row in rows),
         unpaid=sum(int(row.cost) - int(row.taken) for row in rows),
-        low_balance_notices=int(rows[0].notices) if rows else 0,
+        runway_notices=int(rows[0].notices) if rows else 0,
         depleted=depleted,
     )
     session.execute(
@@ -287,11 +292,3 @@ def due_hours(session: Session, settings: Settings, *, now: datetime | None = No
         hours.append(start)
         start += _HOUR
     return hours
-
-
-def estimate(session: Session, settings: Settings, account_id: uuid.UUID) -> Usage:
-    """What the account's current declaration costs per hour (the same pricing as the pass)."""
-    row = session.execute(_ESTIMATE, {**price_params(settings), "account_id": account_id}).one_or_none()
-    if row is None:
-        return Usage(0, 0, 0, 0)
-    return Usage(int(row.cpu_millicores), int(row.memory_mib), int(row.volume_gib), int(row.cost))

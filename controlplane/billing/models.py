@@ -66,7 +66,9 @@ class BillingAccount(IdMixin, TimestampMixin, Base):
     # Usage the balance could not cover (charged at most down to zero); the next top-up pays it first.
     unpaid: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     hourly_cost: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))  # last metered hour
-    low_balance_notified_at: Mapped[datetime | None]  # set once per crossing below the threshold
+    # The lowest runway notice threshold the runway was below at the last metering pass (NULL: above them all):
+    # thresholds at or above it have been told in this descent (see ``metering``).
+    runway_notice_hours: Mapped[int | None] = mapped_column(Integer)
     suspended_at: Mapped[datetime | None]  # namespaces suspended for zero balance at this time
     volumes_released_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from controlplane.api.contract import SettingsLimit
 from controlplane.api.schemas import ApiModel, ResponseModel
+from controlplane.api.text import INTEGRAL, Integer, Line, Prose
 from controlplane.billing.deposits import Submitted
 from controlplane.billing.ledger import Balance, credits_text
 from controlplane.billing.models import Checkout, Deposit, LedgerEntry
@@ -18,7 +20,9 @@ EntryKindName = Literal["top_up", "usage", "refund", "adjustment"]
 
 
 class CheckoutCreate(ApiModel):
-    amount: int = Field(gt=0, strict=True, description="What to pay, in minor units of the currency (cents for USD)")
+    amount: Annotated[int, Field(gt=0), INTEGRAL] = Field(
+        description="What to pay, in minor units of the currency (cents for USD)"
+    )
 
 
 class DepositSubmit(ApiModel):
@@ -27,18 +31,18 @@ class DepositSubmit(ApiModel):
 
 class AdjustmentCreate(ApiModel):
     kind: Literal["adjustment", "refund"]
-    amount: int = Field(strict=True, description="Signed micro-credits; a refund is negative")
-    reason: str = Field(min_length=1, max_length=500)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=120)
+    amount: Integer = Field(description="Signed micro-credits; a refund is negative")
+    reason: Prose = Field(min_length=1, max_length=500)
+    idempotency_key: Line | None = Field(default=None, min_length=1, max_length=120)
 
 
 class BalanceOut(ResponseModel):
     balance: int = Field(description="Micro-credits available")
     balance_credits: str
     unpaid: int = Field(description="Usage an empty balance could not cover; the next top-up pays it first")
-    hourly_cost: int = Field(description="What the current declaration costs per hour, in micro-credits")
+    hourly_cost: int = Field(description="What the namespaces as declared cost per hour, in micro-credits")
     hours_left: int | None = Field(description="Whole hours the balance covers at that rate; null when free")
-    low_balance: bool
+    low_balance: bool = Field(description="The runway is below the first runway notice (72 hours by default)")
     suspended: bool = Field(description="Namespaces are suspended because the balance reached zero")
     suspended_at: datetime | None
     volumes_release_at: datetime | None = Field(description="When the volumes of a suspended account are deleted")
@@ -164,3 +168,10 @@ class DepositsSubmitted(ResponseModel):
     @classmethod
     def of(cls, submitted: Submitted, required_confirmations: int) -> DepositsSubmitted:
         return cls(items=[DepositOut.of(deposit, required_confirmations) for deposit in submitted.deposits])
+
+
+# Limits the settings decide, published in the OpenAPI document as configured (the checkout enforces them).
+SETTINGS_LIMITS = (
+    SettingsLimit("CheckoutCreate", "amount", "minimum", lambda settings: settings.checkout_min_amount),
+    SettingsLimit("CheckoutCreate", "amount", "maximum", lambda settings: settings.checkout_max_amount),
+)

@@ -31,6 +31,7 @@ def platform_settings(settings: Settings, redis: Redis | None = None) -> Platfor
         kubernetes_version=outputs.get("kubernetes_version", settings.platform_kubernetes_version),
         max_volume_size_gib=settings.platform_max_volume_size_gib,
         allowed_registries=tuple(settings.platform_allowed_registries),
+        reserved_zones=tuple(settings.platform_reserved_zones),
         kubernetes=KubernetesProviderSettings(
             kubeconfig=kubeconfig,
             render_yaml_to_directory=render_dir,

@@ -3,7 +3,8 @@
 Level-triggered, like a Kubernetes controller: a job reads the desired state when it starts (not when it was
 queued), applies the newest generation, and does nothing when the stack is already there. Every run is an
 :class:`Operation` with its engine events. Failures retry with exponential backoff; repeated failures stall the
-namespace until an operator retries it.
+namespace until an operator retries it. Missing engine tools are no failure: the namespace waits for the engine
+(``waiting_for_engine``), and the resync picks it up once the engine reports its tools available.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
+from controlplane.deployments import revisions
 from controlplane.deployments.models import (
     DesiredState,
     Namespace,
@@ -86,6 +88,11 @@ def reconcile(namespace_id: str) -> str:
         return "stack busy: retry scheduled"
     try:
         engine = load_engine(runtime.settings)
+        try:
+            engine.check_available()
+        except EngineUnavailable as exc:
+            _wait_for_engine(runtime, ns_id, exc.message)
+            return "waiting for the engine's tools"
         cut_short = lock.interrupted_run()
         if cut_short:
             _recover(runtime, engine, lock, ns_id)
@@ -157,12 +164,16 @@ def check_drift(namespace_id: str) -> str:
 
 
 def resync() -> int:
-    """Safety net: queue a reconcile for every namespace whose desired state is not yet applied."""
+    """Safety net: queue a reconcile for every namespace whose desired state is not yet applied (those waiting for
+    the engine only once it reports its tools available)."""
     runtime = get_runtime()
+    left_alone = [Status.STALLED, Status.DELETED]
+    if not _engine_available(runtime):
+        left_alone.append(Status.WAITING_FOR_ENGINE)
     with runtime.transaction() as session:
         ids = session.scalars(
             select(Namespace.id).where(
-                Namespace.status.not_in([Status.STALLED, Status.DELETED]),
+                Namespace.status.not_in(left_alone),
                 or_(
                     Namespace.observed_generation < Namespace.generation,
                     Namespace.desired_state == DesiredState.DELETED,
@@ -219,6 +230,7 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID, cut_short: bool = False) -> Plan |
                 spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
             except AppError as exc:
                 _stall(namespace, f"the desired state no longer validates: {exc.message}")
+                revisions.mark_failed(session, ns_id, namespace.generation, None, exc.message, refused=False)
                 return None
             digest = digest_or_none(spec, runtime.settings)
             if digest is not None and digest == namespace.applied_digest and not namespace.drift_detected:
@@ -251,17 +263,19 @@ def _skip(session: Session, namespace: Namespace) -> None:
         return
     now = utcnow()
     if namespace.observed_generation < namespace.generation:
-        session.add(
-            Operation(
-                namespace_id=namespace.id,
-                kind=OperationKind.UP,
-                generation=namespace.generation,
-                result=OperationResult.SKIPPED,
-                started_at=now,
-                finished_at=now,
-                changes={},
-            )
+        operation = Operation(
+            namespace_id=namespace.id,
+            kind=OperationKind.UP,
+            generation=namespace.generation,
+            result=OperationResult.SKIPPED,
+            started_at=now,
+            finished_at=now,
+            changes={},
         )
+        session.add(operation)
+        session.flush()
+        # The revision is applied as surely as by a run: the stack already holds exactly what it declares.
+        revisions.mark_applied(session, namespace.id, namespace.generation, operation.id, now)
         namespace.observed_generation = namespace.generation
         namespace.conditions = [
             _condition("Ready", True, "Unchanged", f"generation {namespace.generation} declares what is applied")
@@ -296,8 +310,12 @@ def _execute(runtime: Runtime, engine: Engine, lock: StackLock, plan: Plan) -> b
         if error is None:
             assert result is not None
             _succeeded(namespace, plan, result, drift_repaired=refreshed)
+            revisions.mark_applied(session, plan.namespace_id, plan.generation, plan.operation_id)
             return True
         _failed(runtime, namespace, error)
+        refused = isinstance(error, PolicyViolation)
+        revisions.mark_failed(session, plan.namespace_id, plan.generation, plan.operation_id, error.message,
+                              refused=refused)  # fmt: skip
         return False
 
 
@@ -383,9 +401,12 @@ def _succeeded(namespace: Namespace, plan: Plan, result: RunResult, *, drift_rep
 
 
 def _failed(runtime: Runtime, namespace: Namespace, error: EngineError) -> None:
+    if isinstance(error, EngineUnavailable):  # a tool went missing mid-run: wait, as before a run
+        _mark_waiting(namespace, error.message)
+        return
     namespace.failure_count += 1
     namespace.last_error = error.message
-    hopeless = isinstance(error, PolicyViolation | EngineUnavailable)
+    hopeless = isinstance(error, PolicyViolation)
     if hopeless or namespace.failure_count >= runtime.settings.reconcile_max_attempts:
         _stall(namespace, error.message)
         return
@@ -393,6 +414,31 @@ def _failed(runtime: Runtime, namespace: Namespace, error: EngineError) -> None:
     delay = _backoff(runtime, namespace.failure_count)
     namespace.conditions = [_condition("Ready", False, "RunFailed", f"{error.message} (retry in {delay:.0f} s)")]
     _schedule(runtime, RECONCILE_JOB, str(namespace.id), f"reconcile-retry{namespace.failure_count}", delay)
+
+
+def _engine_available(runtime: Runtime) -> bool:
+    try:
+        load_engine(runtime.settings).check_available()
+    except EngineUnavailable:
+        return False
+    return True
+
+
+def _wait_for_engine(runtime: Runtime, ns_id: uuid.UUID, message: str) -> None:
+    """No run without the tools: the namespace waits (no operation, no failure counted, no retry scheduled)."""
+    with runtime.transaction() as session:
+        namespace = session.get(Namespace, ns_id, with_for_update=True)
+        if namespace is None or namespace.status in (Status.STALLED, Status.DELETED):
+            return
+        if namespace.desired_state != DesiredState.DELETED and namespace.observed_generation >= namespace.generation:
+            return  # nothing to apply: nothing to wait for
+        _mark_waiting(namespace, message)
+
+
+def _mark_waiting(namespace: Namespace, message: str) -> None:
+    namespace.status = Status.WAITING_FOR_ENGINE
+    namespace.last_error = message
+    namespace.conditions = [_condition("Ready", False, "WaitingForEngine", message)]
 
 
 def _stall(namespace: Namespace, message: str) -> None:

@@ -1,7 +1,12 @@
-"""Namespaces and apps: every change of desired state bumps the generation and queues one reconcile.
+"""Namespaces, apps and custom domains: every change of desired state bumps the generation and queues one reconcile.
 
 Changes are checked before they are stored: the tenant spec must validate and the policy pack must pass
-(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too.
+(admission). Lifecycle transitions (suspend, release volumes, resume, delete) are desired-state changes too. Every
+accepted change is a revision, and one that raises the price must be covered by the credit (``deployments.changes``).
+
+A namespace's name is the tenant's display name, unique within the account; what reaches the cluster and DNS is
+issued at create (``deployments.identity``) and never reused, so a name freed by a delete never leads to the
+deleted namespace's objects, and no answer depends on another account's names.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import select
@@ -17,16 +24,30 @@ from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
-from controlplane.deployments.models import App, DesiredState, Namespace, Operation, OperationKind, Status
+from controlplane.deployments import changes, domains
+from controlplane.deployments.identity import issue_identity
+from controlplane.deployments.models import (
+    App,
+    CustomDomain,
+    DesiredState,
+    DomainStatus,
+    Namespace,
+    Operation,
+    OperationKind,
+    Status,
+)
 from controlplane.deployments.platform import platform_settings
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
-from controlplane.deployments.spec import admit, build_tenant_spec
+from controlplane.deployments.spec import app_document, build_tenant_spec
 from controlplane.errors import Conflict, NotFound, Unprocessable
 from controlplane.queue import LIFECYCLE_QUEUE, TENANT_QUEUE, PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
+from programs.components import validation
+from programs.tenant.identity import is_reserved_name
 
 RECONCILE_JOB = "controlplane.deployments.reconcile.reconcile"
 PREVIEW_JOB = "controlplane.deployments.reconcile.run_preview"
+VERIFY_DOMAIN_JOB = "controlplane.deployments.domain_jobs.verify_domain"
 
 
 @dataclass(frozen=True)
@@ -35,6 +56,14 @@ class Context:
 
     settings: Settings
     redis: Redis | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's outcome: ``changed`` is False when it left the desired state as it was (nothing bumped or queued)."""
+
+    namespace: Namespace
+    changed: bool
 
 
 def reconcile_job(namespace_id: uuid.UUID, timeout_s: int, queue: str = TENANT_QUEUE) -> PendingJob:
@@ -47,6 +76,11 @@ def reconcile_job(namespace_id: uuid.UUID, timeout_s: int, queue: str = TENANT_Q
 def job_timeout(settings: Settings) -> int:
     # Room for the run, its SIGINT grace, and a recovery refresh before it.
     return settings.operation_timeout_s * 2 + 180
+
+
+def verify_domain_job(claim_id: uuid.UUID, settings: Settings) -> PendingJob:
+    timeout = int(settings.domain_verification_timeout_s * 2) + 30
+    return PendingJob(VERIFY_DOMAIN_JOB, (str(claim_id),), job_id=job_id("verify-domain", claim_id), timeout_s=timeout)
 
 
 # --- reads ------------------------------------------------------------------------------------------------------
@@ -87,14 +121,34 @@ def get_operation(session: Session, namespace: Namespace, operation_id: uuid.UUI
 
 
 def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body: NamespaceCreate) -> Namespace:
+    try:
+        validation.dns1123_label(body.name, what="name")
+    except ValueError as exc:
+        raise Unprocessable(
+            str(exc), details=[{"location": ["name"], "message": str(exc), "type": "dns_label"}]
+        ) from exc
+    if is_reserved_name(body.name):
+        raise Unprocessable(
+            f"the name {body.name!r} is reserved for the platform and cluster add-ons",
+            code="name_reserved",
+            details=[{"location": ["name"], "message": "reserved name", "type": "name_reserved"}],
+        )
     taken = session.scalar(
-        select(Namespace.id).where(Namespace.name == body.name, Namespace.desired_state != DesiredState.DELETED)
+        select(Namespace.id).where(
+            Namespace.account_id == account_id,
+            Namespace.name == body.name,
+            Namespace.desired_state != DesiredState.DELETED,
+        )
     )
     if taken is not None:
-        raise Conflict(f"the name {body.name!r} is taken", code="name_taken")
+        raise Conflict(f"you already have a namespace named {body.name!r}", code="name_taken")
+    identity = issue_identity(session)
     namespace = Namespace(
+        id=identity.namespace_id,
         account_id=account_id,
         name=body.name,
+        cluster_name=identity.cluster_name,
+        host_suffix=identity.host_suffix,
         desired_state=DesiredState.ACTIVE,
         status=Status.PENDING,
         generation=0,
@@ -105,23 +159,23 @@ def create_namespace(session: Session, ctx: Context, account_id: uuid.UUID, body
         conditions=[],
     )
     namespace.apps = [_new_app(app) for app in body.apps]
+    namespace.domains = []
     _check_unique_app_names(namespace)
     session.add(namespace)
-    _accept_change(session, ctx, namespace)
+    _apps_changed(session, ctx, namespace)
     try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent create took the name between the check and the insert
-        raise Conflict(f"the name {body.name!r} is taken", code="name_taken") from exc
+        _accept_change(session, ctx, namespace)
+    except IntegrityError as exc:  # the same account created the name concurrently
+        raise Conflict(f"you already have a namespace named {body.name!r}", code="name_taken") from exc
     return namespace
 
 
-def apply_config(
-    session: Session, ctx: Context, account_id: uuid.UUID, name: str, config: NamespaceConfig
-) -> Namespace:
+def apply_config(session: Session, ctx: Context, account_id: uuid.UUID, name: str, config: NamespaceConfig) -> Written:
     """Replace the namespace's apps with the configuration's (the format ``export_config`` writes)."""
     if config.name != name:
         raise Unprocessable(f"the configuration is for {config.name!r}, not {name!r}", code="name_mismatch")
     namespace = get_namespace(session, account_id, name, for_update=True)
+    before = _desired(namespace)
     current = {app.name: app for app in namespace.apps}
     wanted = {app.name: app for app in config.apps}
     if len(wanted) != len(config.apps):
@@ -134,8 +188,8 @@ def apply_config(
             _update_app(current[app_name], AppPatch(**app_in.model_dump(exclude={"name"})))
         else:
             namespace.apps.append(_new_app(app_in))
-    _accept_change(session, ctx, namespace)
-    return namespace
+    _apps_changed(session, ctx, namespace)
+    return _accept_if_changed(session, ctx, namespace, before)
 
 
 def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, body: AppIn) -> Namespace:
@@ -143,29 +197,32 @@ def add_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, bo
     if any(app.name == body.name for app in namespace.apps):
         raise Conflict(f"the namespace already has an app named {body.name!r}", code="duplicate_app")
     namespace.apps.append(_new_app(body))
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
 
 def update_app(
     session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str, patch: AppPatch
-) -> Namespace:
+) -> Written:
     namespace = get_namespace(session, account_id, name, for_update=True)
+    before = _desired(namespace)
     _update_app(_find_app(namespace, app_name), patch)
-    _accept_change(session, ctx, namespace)
-    return namespace
+    _apps_changed(session, ctx, namespace)
+    return _accept_if_changed(session, ctx, namespace, before)
 
 
 def delete_app(session: Session, ctx: Context, account_id: uuid.UUID, name: str, app_name: str) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
     namespace.apps.remove(_find_app(namespace, app_name))
+    _apps_changed(session, ctx, namespace)
     _accept_change(session, ctx, namespace)
     return namespace
 
 
 def delete_namespace(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Namespace:
     namespace = get_namespace(session, account_id, name, for_update=True)
-    return transition(session, ctx, namespace, DesiredState.DELETED)
+    return transition(session, ctx, namespace, DesiredState.DELETED, reason="deleted")
 
 
 def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name: str) -> Operation:
@@ -193,11 +250,53 @@ def request_preview(session: Session, ctx: Context, account_id: uuid.UUID, name:
     return operation
 
 
+# --- custom domains ----------------------------------------------------------------------------------------------
+
+
+def list_domains(session: Session, account_id: uuid.UUID, name: str) -> list[CustomDomain]:
+    return list(get_namespace(session, account_id, name).domains)
+
+
+def request_verification(session: Session, ctx: Context, account_id: uuid.UUID, name: str, domain: str) -> CustomDomain:
+    """Queue a check of the domain's TXT challenge now (the scheduler also checks pending domains)."""
+    claim = _find_claim(get_namespace(session, account_id, name), domain)
+    enqueue_after_commit(session, verify_domain_job(claim.id, ctx.settings))
+    return claim
+
+
+def release_domain(session: Session, ctx: Context, account_id: uuid.UUID, name: str, domain: str) -> None:
+    """Give the domain up (another namespace may then verify it). Refused while an app still lists it."""
+    namespace = get_namespace(session, account_id, name, for_update=True)
+    claim = _find_claim(namespace, domain)
+    users = sorted(app.name for app in namespace.apps if claim.domain in app.custom_domains)
+    if users:
+        raise Conflict(f"{claim.domain!r} is listed by app(s) {', '.join(users)}: remove it there first",
+                       code="domain_in_use")  # fmt: skip
+    domains.forget_claim(session, namespace, claim)
+    if claim.status == DomainStatus.VERIFIED:
+        _accept_change(session, ctx, namespace, reason=f"custom domain released: {claim.domain}")
+
+
+def accept_domain_change(session: Session, ctx: Context, namespace: Namespace, *, reason: str) -> None:
+    """A claim of ``namespace`` was verified or lapsed: apply the routes again (a desired-state change)."""
+    _accept_change(session, ctx, namespace, reason=reason)
+
+
+def _find_claim(namespace: Namespace, domain: str) -> CustomDomain:
+    wanted = domains.canonical(domain)
+    for claim in namespace.domains:
+        if claim.domain == wanted:
+            return claim
+    raise NotFound(f"namespace {namespace.name!r} has no custom domain {wanted!r}")
+
+
 # --- lifecycle ---------------------------------------------------------------------------------------------------
 
 
-def transition(session: Session, ctx: Context, namespace: Namespace, state: DesiredState) -> Namespace:
-    """Move the namespace to ``state`` (a no-op when it is there already)."""
+def transition(
+    session: Session, ctx: Context, namespace: Namespace, state: DesiredState, *, reason: str | None = None
+) -> Namespace:
+    """Move the namespace to ``state`` (a no-op when it is there already); ``reason`` goes on the revision."""
     if namespace.desired_state == state:
         return namespace
     now = utcnow()
@@ -212,8 +311,10 @@ def transition(session: Session, ctx: Context, namespace: Namespace, state: Desi
         namespace.volumes_released_at = None
     elif state is DesiredState.DELETED:
         namespace.deleted_at = now
+        grace = timedelta(days=ctx.settings.domain_reservation_grace_days)
+        domains.release_claims(session, namespace, grace, now)
     namespace.desired_state = state
-    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED, queue=LIFECYCLE_QUEUE)
+    _accept_change(session, ctx, namespace, check=state is not DesiredState.DELETED, reason=reason, lifecycle=True)
     return namespace
 
 
@@ -231,18 +332,49 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
+def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:
+    """The apps' configuration changed: normalise their custom domains and claim each one for the namespace."""
+    domains.normalise_apps(namespace.apps, platform_settings(ctx.settings, ctx.redis))
+    domains.sync_claims(session, namespace)
+
+
 def _accept_change(
-    session: Session, ctx: Context, namespace: Namespace, *, check: bool = True, queue: str = TENANT_QUEUE
+    session: Session,
+    ctx: Context,
+    namespace: Namespace,
+    *,
+    check: bool = True,
+    reason: str | None = None,
+    lifecycle: bool = False,
 ) -> None:
+    """The one place a change is accepted: admission, the new generation, its revision and the credit check
+    (``deployments.changes``), the reconcile queued."""
     if check:
         spec = build_tenant_spec(namespace, platform_settings(ctx.settings, ctx.redis))
         if ctx.settings.admission_policy_check:
-            admit(spec)
+            changes.admit_policy(session, spec)
     namespace.generation += 1
     namespace.status = Status.PENDING
     namespace.failure_count = 0
     session.flush()
+    changes.accept(session, ctx.settings, namespace, reason=reason, lifecycle=lifecycle)
+    queue = LIFECYCLE_QUEUE if lifecycle else TENANT_QUEUE
     enqueue_after_commit(session, reconcile_job(namespace.id, job_timeout(ctx.settings), queue))
+
+
+def _desired(namespace: Namespace) -> tuple[str, list[dict[str, Any]]]:
+    """What a reconcile would apply: the lifecycle state and the apps (in name order: the order is not state)."""
+    apps = sorted((app_document(app) for app in namespace.apps), key=lambda document: str(document["name"]))
+    return str(namespace.desired_state), apps
+
+
+def _accept_if_changed(
+    session: Session, ctx: Context, namespace: Namespace, before: tuple[str, list[dict[str, Any]]]
+) -> Written:
+    if _desired(namespace) == before:
+        return Written(namespace, changed=False)
+    _accept_change(session, ctx, namespace)
+    return Written(namespace, changed=True)
 
 
 def _new_app(body: AppIn) -> App:

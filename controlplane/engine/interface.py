@@ -20,9 +20,22 @@ class RunKind(StrEnum):
     DRIFT_CHECK = "drift_check"  # refresh --preview-only
 
 
+class EventLevel(StrEnum):
+    """How much an event matters to the tenant reading the stream (``data["level"]``; streams show info and up)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+LEVEL_ORDER = {level: rank for rank, level in enumerate(EventLevel)}
+
+
 @dataclass(frozen=True)
 class EngineEvent:
-    """One engine event, reduced to what an operator reads: a type, an optional resource, a message."""
+    """One engine event, reduced to what a tenant reads: a type, an optional resource, a message, and its level
+    (``data["level"]``, an :class:`EventLevel`). Messages hold no server paths (``engine.redaction``)."""
 
     sequence: int
     type: str
@@ -53,7 +66,8 @@ class EngineError(Exception):
 
 
 class EngineUnavailable(EngineError):
-    """The pulumi CLI (or a plugin) is missing: the message says how to install it."""
+    """The pulumi CLI (or a plugin) is missing: the message says how to install it. Never the tenant's failure:
+    the namespace waits for the engine and is reconciled once the tools are there."""
 
 
 class StackBusy(EngineError):
@@ -78,6 +92,10 @@ class RunTimedOut(EngineError):
 
 class Engine(Protocol):
     """One stack per namespace. Every call is synchronous and runs one Pulumi operation."""
+
+    def check_available(self) -> None:
+        """Raise :class:`EngineUnavailable` (naming what is missing and how to get it) when no run could start."""
+        ...
 
     def run(self, kind: RunKind, stack_name: str, spec: TenantSpec | None, on_event: EventSink) -> RunResult:
         """Run ``kind`` on the stack. ``spec`` is None only for DESTROY (the program is not needed then)."""

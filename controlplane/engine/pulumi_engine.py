@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from controlplane.engine.interface import (
     EngineError,
     EngineEvent,
     EngineUnavailable,
+    EventLevel,
     EventSink,
     PolicyViolation,
     RunKind,
@@ -30,16 +32,18 @@ from controlplane.engine.interface import (
     RunTimedOut,
     StackBusy,
 )
+from controlplane.engine.redaction import PathRedactor
+from controlplane.engine.tools import INSTALL_HINT as TOOLS_HINT
+from controlplane.engine.tools import missing_message, missing_tools
 from controlplane.settings import Settings
 from programs.tenant import TenantSpec, tenant_program
 
 log = logging.getLogger(__name__)
 
 PROJECT_NAME = "tenant"
-INSTALL_HINT = (
-    "the pulumi CLI was not found (looked in CONTROLPLANE_PULUMI_ROOT/bin and on PATH): "
-    "run scripts/install-tools, which installs it and the Kubernetes provider plugin"
-)
+INSTALL_HINT = f"the pulumi CLI was not found (looked in CONTROLPLANE_PULUMI_ROOT/bin and on PATH): {TOOLS_HINT}"
+# What the CLI says when a plugin it needs is not there (automatic plugin downloads are off).
+_MISSING_PLUGIN = re.compile(r"no (resource|language|analyzer) plugin|could not (find|load) (the )?.*plugin", re.I)
 _INTERRUPT_GRACE_S = 60
 T = TypeVar("T")
 
@@ -51,20 +55,29 @@ class PulumiEngine:
         # One PULUMI_HOME per worker (the worker command names itself; RQ forks a work-horse per job under it).
         worker = os.environ.get("CONTROLPLANE_WORKER_NAME", f"pid-{os.getpid()}")
         self.pulumi_home = self.data_dir / "pulumi-home" / worker
+        self.redact = PathRedactor.for_engine(settings, self.pulumi_home)
 
     # --- the Engine interface -------------------------------------------------------------------------------
 
+    def check_available(self) -> None:
+        if missing := missing_tools(self.settings, self.pulumi_home):
+            raise EngineUnavailable(missing_message(missing))
+
     def run(self, kind: RunKind, stack_name: str, spec: TenantSpec | None, on_event: EventSink) -> RunResult:
-        sink = _EventTranslator(on_event)
+        self.check_available()
+        sink = _EventTranslator(on_event, self.redact)
         try:
             return run_with_timeout(lambda: self._run(kind, stack_name, spec, sink), self.settings.operation_timeout_s)
         except auto.ConcurrentUpdateError as exc:
-            raise StackBusy(f"another update holds the stack's lock: {_first_line(exc)}") from exc
+            raise StackBusy(self.redact(f"another update holds the stack's lock: {_first_line(exc)}")) from exc
         except auto.CommandError as exc:
             if sink.mandatory_policy_failures:
                 rules = sorted(set(sink.mandatory_policy_failures))
                 raise PolicyViolation(f"refused by policy: {', '.join(rules)}", rules) from exc
-            raise EngineError(_error_message(exc, sink)) from exc
+            message = self.redact(_error_message(exc, sink))
+            if _MISSING_PLUGIN.search(message):
+                raise EngineUnavailable(f"{message}: {TOOLS_HINT}") from exc
+            raise EngineError(message) from exc
 
     def cancel(self, stack_name: str) -> None:
         try:
@@ -207,18 +220,48 @@ def _error_message(exc: auto.CommandError, sink: _EventTranslator) -> str:
     return "; ".join(lines[-3:]) or _first_line(exc)
 
 
-class _EventTranslator:
-    """Turns Pulumi's engine events into the control plane's, and remembers errors and policy failures."""
+_SEVERITY_LEVELS = {"debug": EventLevel.DEBUG, "warning": EventLevel.WARNING, "error": EventLevel.ERROR}
 
-    def __init__(self, sink: EventSink) -> None:
+
+def _level(kind: str, data: dict[str, Any]) -> EventLevel:
+    """What a tenant needs to see: steps that change something, warnings, errors and the summary; not the engine's
+    debug chatter, steps that leave a resource as it was, or the end-of-stream marker (Pulumi's ``cancel``)."""
+    if kind == "diagnostic":
+        level = _SEVERITY_LEVELS.get(str(data.get("severity")), EventLevel.INFO)  # info and info#err
+        if data.get("urn") is None and level is not EventLevel.ERROR:
+            # About the engine itself, not a resource (which plugin was found where, its version): the operators'.
+            return EventLevel.DEBUG
+        return level
+    if kind in ("resource_pre", "resource_done"):
+        return EventLevel.DEBUG if data.get("op") == "same" else EventLevel.INFO
+    if kind == "resource_failed":
+        return EventLevel.ERROR
+    if kind == "policy_violation":
+        return EventLevel.ERROR if data.get("enforcement") == "mandatory" else EventLevel.WARNING
+    if kind == "cancel":
+        return EventLevel.DEBUG
+    return EventLevel.INFO
+
+
+class _EventTranslator:
+    """Turns Pulumi's engine events into the control plane's (with a level, without server paths), and remembers
+    errors and policy failures."""
+
+    def __init__(self, sink: EventSink, redact: PathRedactor) -> None:
         self.sink = sink
+        self.redact = redact
         self.errors: list[str] = []
         self.mandatory_policy_failures: list[str] = []
 
     def __call__(self, event: pulumi_events.EngineEvent) -> None:
         translated = self._translate(event)
         if translated is not None:
-            self.sink(translated)
+            data = self.redact.data(translated.data)
+            self.sink(
+                EngineEvent(
+                    translated.sequence, translated.type, {**data, "level": _level(translated.type, data).value}
+                )
+            )
 
     def _translate(self, event: pulumi_events.EngineEvent) -> EngineEvent | None:
         seq = event.sequence

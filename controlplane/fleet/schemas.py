@@ -8,11 +8,12 @@ from datetime import datetime
 from pydantic import Field
 
 from controlplane.api.schemas import ApiModel, ResponseModel
+from controlplane.api.text import Line, Prose
 from controlplane.fleet.service import Progress
 
 
 class RolloutStart(ApiModel):
-    note: str = Field(default="", max_length=500, description="why: shown with the rollout and in the audit log")
+    note: Prose = Field(default="", max_length=500, description="why: shown with the rollout and in the audit log")
     canary_percent: float | None = Field(default=None, gt=0, le=100, description="the first wave's share")
     wave_growth: float | None = Field(default=None, ge=1, le=100, description="each wave is this many times larger")
     failure_threshold: float | None = Field(
@@ -21,7 +22,7 @@ class RolloutStart(ApiModel):
 
 
 class PauseIn(ApiModel):
-    reason: str = Field(default="paused by an operator", min_length=1, max_length=500)
+    reason: Line = Field(default="paused by an operator", min_length=1, max_length=500)
 
 
 class WaveOut(ResponseModel):

@@ -1,4 +1,4 @@
-"""In-app notifications: what the platform tells an account (low balance, suspension, volumes, resumption)."""
+"""In-app notifications: what the platform tells an account (runway, suspension, volumes, resumption)."""
 
 from __future__ import annotations
 

@@ -19,9 +19,11 @@ from controlplane.accounts.principal import (
     RequireScopes,
 )
 from controlplane.accounts.scopes import Access
+from controlplane.api.contract import answers
 from controlplane.api.deps import PageDep, PageReaderDep, RuntimeDep, SessionDep
 from controlplane.api.pagination import AnySelect, PageParams, PageReader, columns_for
 from controlplane.api.schemas import ApiModel, Page, ResponseModel, json_response
+from controlplane.api.text import Line, Timestamp
 from controlplane.deployments.service import Context
 from controlplane.privacy.deletion import get_deletion, request_deletion
 from controlplane.privacy.export import configs_archive, export_account
@@ -67,11 +69,11 @@ async def search_api_logs(
     reader: PageReaderDep,
     page: PageDep,
     account_id: uuid.UUID | None = None,
-    route: Annotated[str | None, Query(max_length=200)] = None,
+    route: Annotated[Line | None, Query(min_length=1, max_length=200)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    request_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    request_id: Annotated[Line | None, Query(min_length=1, max_length=128)] = None,
+    since: Annotated[Timestamp | None, Query(description="From this time (inclusive), with a time zone")] = None,
+    until: Annotated[Timestamp | None, Query(description="Before this time (exclusive), with a time zone")] = None,
 ) -> Response:
     """Operators: every account's API logs, filtered."""
     stmt = select(*LISTED)
@@ -142,7 +144,12 @@ def configs(principal: ReadConfigs, session: SessionDep) -> Response:
     )
 
 
-@router.delete("", status_code=202, response_model=DeletionOut)
+@router.delete(
+    "",
+    status_code=202,
+    response_model=DeletionOut,
+    responses=answers({409: "The account is already being deleted (`deletion_in_progress`)"}),
+)
 def delete_account(
     body: DeletionRequest, principal: RecentSession, session: SessionDep, runtime: RuntimeDep
 ) -> Response:

@@ -2,7 +2,8 @@
 
 Records are written in batches by a background thread so that logging adds no database round trip to a request;
 a crash loses at most the last second of records. The route is the template (``/v1/namespaces/{name}``), not the
-path, and the client address is reduced (IPv4 /24, IPv6 /48) or replaced by a keyed hash, as settings say.
+path, and the client address (``controlplane.api.client_address``: forwarded only by trusted proxies) is reduced
+(IPv4 /24, IPv6 /48) or replaced by a keyed hash, as settings say.
 """
 
 from __future__ import annotations
@@ -133,7 +134,6 @@ class ApiLogMiddleware:
         principal = state.get("principal")
         route = scope.get("route")
         headers = dict(scope["headers"])
-        client = scope.get("client")
         return {
             "id": uuid.uuid4(),
             "created_at": at,
@@ -144,6 +144,6 @@ class ApiLogMiddleware:
             "status": status,
             "latency_ms": int((time.perf_counter() - started) * 1000),
             "request_id": str(state.get("request_id", "-"))[:128],
-            "client": reduce_client_address(self.settings, client[0] if client else None),
+            "client": reduce_client_address(self.settings, state.get("client_address")),
             "user_agent": headers.get(b"user-agent", b"").decode("latin-1")[:256] or None,
         }

@@ -43,10 +43,12 @@ def request_deletion(session: Session, ctx: Context, account_id: uuid.UUID) -> A
     session.execute(delete(ApiKey).where(ApiKey.account_id == account_id))
     forget_account(session, account_id)  # what they asked for, and the answers, go too
     namespaces = session.scalars(
-        select(Namespace).where(Namespace.account_id == account_id, Namespace.desired_state != DesiredState.DELETED)
+        select(Namespace)
+        .where(Namespace.account_id == account_id, Namespace.desired_state != DesiredState.DELETED)
+        .with_for_update()  # one writer per namespace: each change is one generation, one revision
     ).all()
     for namespace in namespaces:
-        transition(session, ctx, namespace, DesiredState.DELETED)
+        transition(session, ctx, namespace, DesiredState.DELETED, reason="account deletion")
     deletion = AccountDeletion(account_id=account_id, status="destroying", attempts=0,
                                namespaces_pending=len(namespaces))  # fmt: skip
     session.add(deletion)

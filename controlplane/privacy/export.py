@@ -1,4 +1,5 @@
-"""Everything held about a person, in one JSON document, and every namespace's configuration as YAML files."""
+"""Everything held about a person, in one JSON document, and every namespace's configuration (and each stored
+revision of it) as YAML files."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession, Wallet
 from controlplane.billing.models import Checkout, Deposit, LedgerEntry
+from controlplane.deployments import revisions
 from controlplane.deployments.api import config_yaml
-from controlplane.deployments.models import DesiredState, Namespace, Operation
+from controlplane.deployments.models import DesiredState, Namespace, Operation, Revision
+from controlplane.deployments.revision_schemas import revision_yaml
 from controlplane.deployments.spec import app_document
 from controlplane.errors import NotFound
 from controlplane.notifications.models import Notification
@@ -55,16 +58,19 @@ def export_account(session: Session, account_id: uuid.UUID) -> dict[str, Any]:
 
 
 def configs_archive(session: Session, account_id: uuid.UUID) -> bytes:
-    """A zip of ``<namespace>.yaml`` files (deleted namespaces under ``deleted/``), as ``GET .../config`` writes."""
+    """A zip of ``<namespace>.yaml`` files, as ``GET .../config`` writes them, and each stored revision as
+    ``revisions/<namespace>/<generation>.yaml`` (as ``GET .../config?generation=N`` writes it); deleted namespaces
+    under ``deleted/``, named with their creation time."""
     namespaces = session.scalars(select(Namespace).where(Namespace.account_id == account_id)).all()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for namespace in namespaces:
+            folder, name = "", namespace.name
             if namespace.desired_state == DesiredState.DELETED:
-                name = f"deleted/{namespace.name}-{namespace.created_at:%Y%m%d%H%M%S}.yaml"
-            else:
-                name = f"{namespace.name}.yaml"
-            archive.writestr(name, config_yaml(namespace))
+                folder, name = "deleted/", f"{namespace.name}-{namespace.created_at:%Y%m%d%H%M%S}"
+            archive.writestr(f"{folder}{name}.yaml", config_yaml(namespace))
+            for revision in revisions.all_of(session, namespace.id):
+                archive.writestr(f"{folder}revisions/{name}/{revision.generation}.yaml", revision_yaml(revision))
     return buffer.getvalue()
 
 
@@ -80,6 +86,16 @@ def _namespace(session: Session, namespace: Namespace) -> dict[str, Any]:
         "generation": namespace.generation,
         "observed_generation": namespace.observed_generation,
         "apps": [app_document(app) for app in namespace.apps],
+        "custom_domains": [
+            {
+                "domain": claim.domain,
+                "status": claim.status,
+                "created_at": claim.created_at.isoformat(),
+                "verified_at": claim.verified_at.isoformat() if claim.verified_at else None,
+            }
+            for claim in namespace.domains
+        ],
+        "revisions": [_revision(revision) for revision in revisions.all_of(session, namespace.id)],
         "operations": [
             {
                 "id": str(op.id),
@@ -93,6 +109,28 @@ def _namespace(session: Session, namespace: Namespace) -> dict[str, Any]:
             }
             for op in operations
         ],
+    }
+
+
+def _revision(revision: Revision) -> dict[str, Any]:
+    return {
+        "generation": revision.generation,
+        "created_at": revision.created_at.isoformat(),
+        "author": {
+            "kind": revision.author_kind,
+            "account_id": _plain(revision.author_account_id),
+            "api_key_id": _plain(revision.author_api_key_id),
+            "session_id": _plain(revision.author_session_id),
+            "reason": revision.reason,
+        },
+        "desired_state": revision.desired_state,
+        "config": revision.document,
+        "verified_domains": revision.verified_domains,
+        "diff": revision.diff,
+        "rollback_of": revision.rollback_of,
+        "outcome": revision.outcome,
+        "operation_id": _plain(revision.operation_id),
+        "outcome_at": _plain(revision.outcome_at),
     }
 
 

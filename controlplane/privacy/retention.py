@@ -40,6 +40,13 @@ RETENTION: tuple[Retention, ...] = (
               "24 hours (idempotency_ttl_hours), or until account deletion if sooner",
               "controlplane.worker.jobs.purge_idempotency_records"),
     Retention("Deployment configurations (namespaces, apps)", "while the account exists", "account deletion"),
+    Retention("Revisions of a namespace's configuration (with env values), who made each and when",
+              "with the namespace's configuration, until account deletion; at most the newest 100 per namespace "
+              "(revision_history_limit) and the one running",
+              "controlplane.deployments.revisions.prune_revisions"),
+    Retention("Custom domains of a deleted namespace (reserved to it)",
+              "30 days after the deletion (domain_reservation_grace_days)",
+              "controlplane.deployments.domain_jobs.purge_released_domains"),
     Retention("Phone number hash, wallet addresses, API keys", "while the account exists", "account deletion"),
     Retention("Billing records (ledger, deposits with wallet address and transaction hash)",
               "kept for accounting, detached from the person at account deletion", "never deleted"),

@@ -47,6 +47,17 @@ def periodic_tasks(settings: Settings) -> tuple[PeriodicTask, ...]:
             "controlplane.billing.jobs.release_suspended_volumes",
         ),
         PeriodicTask(
+            "check-custom-domains",
+            settings.domain_check_interval_s,
+            "controlplane.deployments.domain_jobs.check_domains",
+        ),
+        PeriodicTask(
+            "purge-released-domains", 24 * 3600, "controlplane.deployments.domain_jobs.purge_released_domains"
+        ),
+        PeriodicTask(
+            "prune-revisions", settings.revision_prune_interval_s, "controlplane.deployments.revisions.prune_revisions"
+        ),
+        PeriodicTask(
             "billing-recheck-deposits",
             settings.deposit_recheck_interval_s,
             "controlplane.billing.jobs.recheck_deposits",

@@ -7,9 +7,11 @@ explicit list rather than an import-time side effect.
 from __future__ import annotations
 
 from policies.registry import ResourceRule, StackRule, check_unique_names
-from policies.rules import aws, cloudflare, images, storage, tenant, workloads
+from policies.rules import aws, cloudflare, images, pss_baseline, pss_restricted, storage, tenant, workloads
 
 RULES: tuple[ResourceRule | StackRule, ...] = (
+    *pss_baseline.RULES,
+    *pss_restricted.RULES,
     *workloads.RULES,
     *images.RULES,
     *storage.RULES,

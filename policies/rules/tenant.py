@@ -1,5 +1,6 @@
 """Tenant stacks: the namespace's baseline (Pod Security, quota, limits, network isolation), what may be
-exposed (ClusterIP Services, TLS Ingresses on the platform class), and containment in the one namespace.
+exposed (ClusterIP Services, TLS Ingresses on the platform class, only the namespace's own hosts), and
+containment in the one namespace.
 
 See `policies.tenancy` for how a stack is recognised as a tenant stack.
 """
@@ -11,6 +12,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from policies.kube import (
+    BASE_DOMAIN_ANNOTATION,
+    CUSTOM_DOMAINS_ANNOTATION,
+    HOST_SUFFIX_LABEL,
     INGRESS,
     LIMIT_RANGE,
     NAMESPACE,
@@ -28,9 +32,15 @@ from policies.kube import (
 )
 from policies.props import get_path, items, mapping, strings
 from policies.registry import Report, ResourceRule, ResourceView, RuleConfig, StackRule
+from policies.rules.cloudflare import CUSTOM_HOSTNAME, DNS_RECORD, LEGACY_RECORD
 from policies.tenancy import TENANT_PROJECT, is_tenant_namespace, project_of, tenant_namespaces
 
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+ORIGIN_CA_CERTIFICATE = "cloudflare:index/originCaCertificate:OriginCaCertificate"
+# The cluster's and the platform's own namespaces (programs.tenant.identity keeps the same list; a test holds
+# them equal): a tenant Namespace is never one of them.
+PLATFORM_NAMESPACES = ["default", "ingress-nginx", "kube-node-lease", "kube-public", "kube-system"]
+PLATFORM_NAMESPACE_PREFIXES = ["cattle-", "kube-", "openshift-"]
 
 
 def _tenant(views: Sequence[ResourceView]) -> tuple[ResourceView, str | None] | None:
@@ -74,11 +84,17 @@ def tenant_namespace_containment(views: Sequence[ResourceView], config: RuleConf
     if not tenant_name:
         report("the tenant Namespace has no metadata.name", namespaces[0])
         return
+    reserved = set(strings(config.get("platformNamespaces")))
+    prefixes = tuple(strings(config.get("platformNamespacePrefixes")))
+    if tenant_name in reserved or tenant_name.startswith(prefixes):
+        report(f"the tenant Namespace {tenant_name!r} is a namespace of the cluster or the platform", namespaces[0])
     for view in views:
         if view is namespaces[0]:
             continue
         if view.type in OPAQUE_TYPES:
-            report(f"{view.type} renders objects no policy can see; declare them one by one", view)
+            report(
+                f"{view.type} renders objects in the provider, out of admission's sight; declare them one by one", view
+            )
         elif not is_kubernetes_object(view.type):
             continue
         elif is_cluster_scoped(view.type):
@@ -257,6 +273,62 @@ def tenant_ingress_tls(views: Sequence[ResourceView], config: RuleConfig, report
                 report(f"host {host!r} is not covered by the Ingress's tls hosts {tls_hosts}", view)
 
 
+# --- whose hosts -------------------------------------------------------------------------------
+
+
+def _domains(text: Any) -> set[str]:
+    return {part.strip() for part in text.split(",") if part.strip()} if isinstance(text, str) else set()
+
+
+def _platform_host(host: str, base_domain: str, suffix: str) -> bool:
+    """`<app>-<display>-<suffix>.<base domain>`: one label under the base domain ending with `-<suffix>`."""
+    label, dot, rest = host.partition(".")
+    return bool(dot) and rest == base_domain and label.endswith(f"-{suffix}") and len(label) > len(suffix) + 1
+
+
+def tenant_hosts_owned(views: Sequence[ResourceView], config: RuleConfig, report: Report) -> None:
+    """Every host the stack serves, proxies or certifies is the namespace's own: a platform hostname with its host
+    suffix, or one of its verified custom domains. The tenant Namespace says which (its host-suffix label, its
+    base-domain and custom-domains annotations); `baseDomain`, when configured, must agree with it."""
+    tenant = _tenant(views)
+    if tenant is None:
+        return
+    namespace = tenant[0]
+    suffix = labels_of(namespace.props).get(HOST_SUFFIX_LABEL)
+    annotations = annotations_of(namespace.props)
+    declared_base = annotations.get(BASE_DOMAIN_ANNOTATION)
+    base_domain = config.get("baseDomain") or declared_base
+    if config.get("baseDomain") and declared_base != config.get("baseDomain"):
+        report(f"the tenant Namespace declares base domain {declared_base!r}, not {base_domain!r}", namespace)
+    verified = _domains(annotations.get(CUSTOM_DOMAINS_ANNOTATION))
+
+    def platform_host(host: str) -> bool:
+        return isinstance(suffix, str) and isinstance(base_domain, str) and _platform_host(host, base_domain, suffix)
+
+    def check(host: Any, view: ResourceView, what: str, *, custom_allowed: bool = True) -> None:
+        if not isinstance(host, str) or not host:
+            return  # a missing host is the TLS rule's to report
+        if platform_host(host) or (custom_allowed and host in verified):
+            return
+        report(f"{what} {host!r} is neither this namespace's platform hostname nor one of its verified domains", view)
+
+    for view in views:
+        if view.type == INGRESS:
+            spec = mapping(view.props.get("spec"))
+            for rule in items(spec.get("rules")):
+                check(mapping(rule).get("host"), view, "the Ingress host")
+            for entry in items(spec.get("tls")):
+                for host in strings(mapping(entry).get("hosts")):
+                    check(host, view, "the Ingress TLS host")
+        elif view.type == CUSTOM_HOSTNAME:
+            check(view.props.get("hostname"), view, "the custom hostname")
+        elif view.type in (DNS_RECORD, LEGACY_RECORD):
+            check(view.props.get("name"), view, "the DNS record", custom_allowed=False)
+        elif view.type == ORIGIN_CA_CERTIFICATE:
+            for host in strings(view.props.get("hostnames")):
+                check(host, view, "the origin certificate's hostname", custom_allowed=False)
+
+
 STACK_RULES: tuple[StackRule, ...] = (
     StackRule(
         name="tenant-stack-identified",
@@ -274,8 +346,35 @@ STACK_RULES: tuple[StackRule, ...] = (
     StackRule(
         name="tenant-namespace-containment",
         description="Every namespaced object of a tenant stack lives in the tenant's namespace; no other "
-        "cluster-scoped object.",
+        "cluster-scoped object; the tenant's namespace is none of the cluster's or the platform's.",
         check=tenant_namespace_containment,
+        config_schema={
+            "platformNamespaces": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": PLATFORM_NAMESPACES,
+                "description": "Namespaces of the cluster and the platform, never a tenant's.",
+            },
+            "platformNamespacePrefixes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": PLATFORM_NAMESPACE_PREFIXES,
+                "description": "Prefixes of namespaces that are never a tenant's.",
+            },
+        },
+    ),
+    StackRule(
+        name="tenant-hosts-owned",
+        description="Every Ingress host, DNS record, custom hostname and origin certificate host of a tenant stack "
+        "is the namespace's own platform hostname or one of its verified custom domains.",
+        check=tenant_hosts_owned,
+        config_schema={
+            "baseDomain": {
+                "type": "string",
+                "default": "",
+                "description": "The platform's base domain; empty: the one the tenant Namespace declares.",
+            },
+        },
     ),
     StackRule(
         name="tenant-resource-quota",

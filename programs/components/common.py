@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict
 MANAGED_BY = "controlplane"
 
 LABEL_ACCOUNT = "controlplane.io/account"
-LABEL_NAMESPACE = "controlplane.io/namespace"
+LABEL_NAMESPACE = "controlplane.io/namespace"  # the namespace's id, not its (per-account) display name
+LABEL_HOST_SUFFIX = "controlplane.io/host-suffix"
+# On the tenant Namespace: what the policy pack checks every host of the stack against.
+ANNOTATION_DISPLAY_NAME = "controlplane.io/display-name"
+ANNOTATION_BASE_DOMAIN = "controlplane.io/base-domain"
+ANNOTATION_CUSTOM_DOMAINS = "controlplane.io/custom-domains"  # comma-separated, the verified ones
 LABEL_APP = "controlplane.io/app"
 LABEL_K8S_NAME = "app.kubernetes.io/name"
 LABEL_K8S_MANAGED_BY = "app.kubernetes.io/managed-by"

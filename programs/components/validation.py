@@ -12,35 +12,52 @@ from dataclasses import dataclass
 DNS_LABEL_MAX = 63
 HOSTNAME_MAX = 253
 
+# The patterns are public so that the API can publish them (in its OpenAPI document) exactly as they are enforced.
 # RFC 1123 label (namespaces, most object names) and RFC 1035 label (Service names must start with a letter).
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# IANA service name, as Kubernetes requires for a port name.
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# IANA service name, as Kubernetes requires for a port name: single '-' between letters and digits, one letter.
+PORT_NAME_PATTERN = r"^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+PORT_NAME_MAX = 15
+# C identifier: what a shell and every runtime accept as an environment variable name.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+HEALTH_PATH_PATTERN = r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$"
+HEALTH_PATH_MAX = 1024
+_DNS1123_LABEL = re.compile(DNS1123_LABEL_PATTERN)
+_DNS1035_LABEL = re.compile(DNS1035_LABEL_PATTERN)
+_PORT_NAME = re.compile(PORT_NAME_PATTERN)
 # Kubernetes label value.
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-# C identifier: what a shell and every runtime accept as an environment variable name.
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
 # A hostname label as DNS allows it for hosts (no underscore, no wildcard).
 _HOST_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$")
+_HEALTH_PATH = re.compile(HEALTH_PATH_PATTERN)
 
-# Image references, after github.com/distribution/reference (the grammar Docker and containerd use).
+# Image references, after github.com/distribution/reference (the grammar Docker and containerd use; its \w is
+# ASCII, so is ours).
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[0-9a-f]{64}"
 _IMAGE = re.compile(
     rf"^(?:(?P<domain>{_DOMAIN})/)?"
     rf"(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    rf"(?::(?P<tag>{_TAG}))?"
+    rf"(?:@(?P<digest>{_DIGEST}))?$"
 )
+# What `parse_image_reference` accepts, as one portable pattern: a tag or a digest is required (and the tag is not
+# `latest`, which a pattern without look-ahead cannot say: see LATEST_TAG_PATTERN).
+PINNED_IMAGE_PATTERN = (
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG}(?:@{_DIGEST})?|@{_DIGEST})$"
+)
+LATEST_TAG_PATTERN = r":latest(@|$)"
 IMAGE_REFERENCE_MAX = 255
 DEFAULT_REGISTRY = "docker.io"
 
 
 def dns1123_label(value: str, *, what: str = "name") -> str:
-    if len(value) > DNS_LABEL_MAX or not _DNS1123_LABEL.match(value):
+    if len(value) > DNS_LABEL_MAX or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} is not a DNS label: at most {DNS_LABEL_MAX} characters of lower-case letters, "
             "digits and '-', starting and ending with a letter or digit"
@@ -49,7 +66,7 @@ def dns1123_label(value: str, *, what: str = "name") -> str:
 
 
 def dns1035_label(value: str, *, what: str = "name", max_length: int = DNS_LABEL_MAX) -> str:
-    if len(value) > max_length or not _DNS1035_LABEL.match(value):
+    if len(value) > max_length or not _DNS1035_LABEL.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} is not a DNS label: at most {max_length} characters of lower-case letters, "
             "digits and '-', starting with a letter and ending with a letter or digit"
@@ -58,7 +75,7 @@ def dns1035_label(value: str, *, what: str = "name", max_length: int = DNS_LABEL
 
 
 def port_name(value: str) -> str:
-    if len(value) > 15 or not _PORT_NAME.match(value) or "--" in value or not re.search("[a-z]", value):
+    if len(value) > PORT_NAME_MAX or not _PORT_NAME.fullmatch(value):
         raise ValueError(
             f"port name {value!r} is not an IANA service name: at most 15 lower-case letters, digits and "
             "single '-', with at least one letter"
@@ -67,7 +84,7 @@ def port_name(value: str) -> str:
 
 
 def label_value(value: str, *, what: str = "value") -> str:
-    if len(value) > DNS_LABEL_MAX or not _LABEL_VALUE.match(value):
+    if len(value) > DNS_LABEL_MAX or not _LABEL_VALUE.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} is not a Kubernetes label value: at most {DNS_LABEL_MAX} letters, digits, "
             "'-', '_' and '.', starting and ending with a letter or digit"
@@ -76,7 +93,7 @@ def label_value(value: str, *, what: str = "value") -> str:
 
 
 def env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(f"environment variable name {value!r} must match [A-Za-z_][A-Za-z0-9_]*")
     return value
 
@@ -87,7 +104,7 @@ def hostname(value: str, *, what: str = "hostname") -> str:
     if (
         len(value) > HOSTNAME_MAX
         or len(labels) < 2
-        or any(len(label) > DNS_LABEL_MAX or not _HOST_LABEL.match(label) for label in labels)
+        or any(len(label) > DNS_LABEL_MAX or not _HOST_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
         raise ValueError(
@@ -101,8 +118,22 @@ def is_same_or_subdomain(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
+# Names that resolve inside a cluster or a host, never on the public DNS: no tenant may route them.
+INTERNAL_ZONES = ("localhost", "svc", "cluster.local")
+
+
+def custom_domain(value: str) -> str:
+    """A customer's domain: a public hostname (at least two labels, not an IP address), never a name that resolves
+    inside the cluster or the host (`localhost`, `*.svc`, `*.cluster.local`)."""
+    hostname(value, what="custom domain")
+    zone = next((zone for zone in INTERNAL_ZONES if is_same_or_subdomain(value, zone)), None)
+    if zone is not None:
+        raise ValueError(f"custom domain {value!r} is a cluster-internal or local name (under {zone!r})")
+    return value
+
+
 def health_check_path(value: str) -> str:
-    if len(value) > 1024 or not _HEALTH_PATH.match(value):
+    if len(value) > HEALTH_PATH_MAX or not _HEALTH_PATH.fullmatch(value):
         raise ValueError(f"health check path {value!r} must be an absolute URL path such as '/healthz'")
     return value
 
@@ -123,7 +154,7 @@ class ImageReference:
 
 def parse_image_reference(value: str) -> ImageReference:
     """Parse `value`, refusing a reference that does not pin a version: no tag and no digest, or `latest`."""
-    match = _IMAGE.match(value) if len(value) <= IMAGE_REFERENCE_MAX else None
+    match = _IMAGE.fullmatch(value) if len(value) <= IMAGE_REFERENCE_MAX else None
     if match is None:
         raise ValueError(
             f"image {value!r} is not a valid image reference ([registry/]repository[:tag][@sha256:digest], "

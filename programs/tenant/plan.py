@@ -108,7 +108,12 @@ def _namespace_args(spec: TenantSpec) -> TenantNamespaceArgs:
     platform = spec.platform
     return TenantNamespaceArgs(
         name=spec.namespace,
+        namespace_id=spec.namespace_id,
         account_id=spec.account_id,
+        host_suffix=spec.host_suffix,
+        display_name=spec.display_name,
+        base_domain=platform.base_domain,
+        verified_domains=spec.verified_domains,
         pod_security_version=f"v{platform.kubernetes_version}",
         quota=quota_for(spec),
         max_container_cpu_millicores=platform.max_app_cpu_millicores,

@@ -34,6 +34,8 @@ PLACEHOLDER_CSR = "-----BEGIN CERTIFICATE REQUEST-----\nUExBQ0VIT0xERVI=\n-----E
 PLACEHOLDER_KEY = "-----BEGIN EC PRIVATE KEY-----\nUExBQ0VIT0xERVI=\n-----END EC PRIVATE KEY-----\n"
 
 LIFECYCLE_STATES = tuple(LifecycleState)
+SAMPLE_NAMESPACE_ID = "5a3f0c2e9b6d4e71a8c4d2b0e6f1a9c3"
+SAMPLE_HOST_SUFFIX = "k3x9q2ab"
 
 
 def platform_settings(
@@ -119,14 +121,19 @@ def multi_app_spec(
     cloudflare: bool = True,
     render_yaml_to_directory: str | None = None,
 ) -> TenantSpec:
-    """Three apps (public with a custom domain, public with a volume, internal) in the given state."""
+    """Three apps (public with a verified custom domain, public with a volume, internal) in the given state."""
+    domains = ("shop.example.com", "www.example.org")
     return TenantSpec(
         namespace=namespace,
+        namespace_id=SAMPLE_NAMESPACE_ID,
+        display_name="acme-shop",
+        host_suffix=SAMPLE_HOST_SUFFIX,
         account_id="acct-0001",
         lifecycle=lifecycle,
         platform=platform_settings(cloudflare=cloudflare, render_yaml_to_directory=render_yaml_to_directory),
         origin_tls=origin_tls() if cloudflare else None,
-        apps=(web_app(custom_domains=("shop.example.com", "www.example.org")), api_app(), worker_app()),
+        verified_domains=domains,
+        apps=(web_app(custom_domains=domains), api_app(), worker_app()),
     )
 
 
@@ -137,7 +144,10 @@ def spec_with_apps(
     makers = (web_app, api_app, worker_app)
     apps = tuple(makers[index % 3](f"app{index}") for index in range(count))
     return TenantSpec(
-        namespace="bench",
+        namespace="t-bench000",
+        namespace_id="b" * 32,
+        display_name="bench",
+        host_suffix="bench000",
         account_id="acct-bench",
         lifecycle=lifecycle,
         platform=platform_settings(cloudflare=cloudflare),
@@ -153,5 +163,12 @@ def samples() -> dict[str, TenantSpec]:
     for state in LIFECYCLE_STATES:
         named[f"multi-app-{state.value}"] = multi_app_spec(state)
         named[f"multi-app-{state.value}-no-cloudflare"] = multi_app_spec(state, cloudflare=False)
-    named["empty"] = TenantSpec(namespace="empty", account_id="acct-0002", platform=platform_settings(cloudflare=True))
+    named["empty"] = TenantSpec(
+        namespace="t-empty000",
+        namespace_id="e" * 32,
+        display_name="empty",
+        host_suffix="empty000",
+        account_id="acct-0002",
+        platform=platform_settings(cloudflare=True),
+    )
     return named

@@ -18,6 +18,7 @@ from programs.components.tenant.app import AppName, EnvName, ImageReference
 from programs.components.tenant.app_dns import CustomDomains, SslMethod
 from programs.components.tenant.models import ContainerPort, check_ports
 from programs.components.tenant.origin_tls import OriginRequestType, OriginValidityDays
+from programs.tenant import identity
 
 __all__ = [
     "AppSpec",
@@ -31,8 +32,6 @@ __all__ = [
     "TenantSpec",
 ]
 
-# Namespaces a tenant may never take: the system's and the platform's own.
-RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 MAX_APPS = 50
 MAX_ENV_VARS = 200
 MAX_ENV_BYTES = 256 * 1024
@@ -108,6 +107,9 @@ class PlatformSettings(SpecModel):
     allowed_registries: tuple[str, ...] = Field(
         default=(), description="registries or repository prefixes images may come from; empty: any"
     )
+    reserved_zones: tuple[str, ...] = Field(
+        default=(), description="the platform's own DNS zones besides the base domain (its API, its site)"
+    )
     kubernetes: KubernetesProviderSettings
     cloudflare: CloudflareSettings | None = None
 
@@ -131,9 +133,14 @@ class PlatformSettings(SpecModel):
     def _registries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(entry.strip().rstrip("/").lower() for entry in value if entry.strip())
 
+    @field_validator("reserved_zones")
+    @classmethod
+    def _zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(validation.hostname(zone, what="reserved zone") for zone in value)
+
     @property
     def own_zones(self) -> tuple[str, ...]:
-        zones = [self.base_domain]
+        zones = [self.base_domain, *self.reserved_zones]
         if self.cloudflare is not None and self.cloudflare.zone_name is not None:
             zones.append(self.cloudflare.zone_name)
         return tuple(zones)
@@ -198,10 +205,20 @@ class AppSpec(SpecModel):
 
 
 class TenantSpec(SpecModel):
-    """One namespace's desired state: its identity, its lifecycle state, the platform it runs on, its apps."""
+    """One namespace's desired state: its identity, its lifecycle state, the platform it runs on, its apps.
+
+    Identity (see `programs.tenant.identity`): `namespace` is the Kubernetes namespace (the cluster name, never
+    reused), `namespace_id` and `account_id` label every object, `display_name` is the tenant's own name for it
+    (an annotation, and the readable part of its hostnames), `host_suffix` ends every platform hostname.
+    `verified_domains` are the custom domains whose control the owner proved: an app may route only those.
+    """
 
     namespace: str
+    namespace_id: str
+    display_name: str
+    host_suffix: str = Field(pattern=identity.HOST_SUFFIX_PATTERN)
     account_id: str
+    verified_domains: tuple[str, ...] = ()
     lifecycle: LifecycleState = LifecycleState.ACTIVE
     platform: PlatformSettings
     origin_tls: OriginTlsSpec | None = Field(
@@ -213,14 +230,24 @@ class TenantSpec(SpecModel):
     @classmethod
     def _namespace(cls, value: str) -> str:
         validation.dns1123_label(value, what="namespace")
-        if value in RESERVED_NAMESPACES or value.startswith("kube-"):
-            raise ValueError(f"namespace {value!r} is reserved")
+        if identity.is_platform_namespace(value):
+            raise ValueError(f"namespace {value!r} is reserved for the cluster and the platform")
         return value
 
-    @field_validator("account_id")
+    @field_validator("display_name")
     @classmethod
-    def _account_id(cls, value: str) -> str:
-        return validation.label_value(value, what="account id")
+    def _display_name(cls, value: str) -> str:
+        return validation.dns1123_label(value, what="display name")
+
+    @field_validator("account_id", "namespace_id")
+    @classmethod
+    def _label_values(cls, value: str) -> str:
+        return validation.label_value(value, what="account or namespace id")
+
+    @field_validator("verified_domains")
+    @classmethod
+    def _verified_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({validation.custom_domain(domain) for domain in value}))
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -234,12 +261,6 @@ class TenantSpec(SpecModel):
             if app.name in seen_apps:
                 raise ValueError(f"{where}.name: duplicate app name {app.name!r}")
             seen_apps.add(app.name)
-            hostname_label = f"{app.name}-{self.namespace}"
-            if len(hostname_label) > validation.DNS_LABEL_MAX:
-                raise ValueError(
-                    f"{where}.name: hostname label {hostname_label!r} (app name, '-', namespace) exceeds "
-                    f"{validation.DNS_LABEL_MAX} characters"
-                )
             image = validation.parse_image_reference(app.image)
             if not validation.image_allowed(image, platform.allowed_registries):
                 raise ValueError(
@@ -269,6 +290,8 @@ class TenantSpec(SpecModel):
                     raise ValueError(f"{field}: {domain!r} is under the platform's own zone {zone!r}")
                 if domain in seen_domains:
                     raise ValueError(f"{field}: {domain!r} is already used by app {seen_domains[domain]!r}")
+                if domain not in self.verified_domains:
+                    raise ValueError(f"{field}: {domain!r} is not a verified domain of this namespace")
                 seen_domains[domain] = app.name
         if platform.cloudflare is not None and self.origin_tls is None and self.public_apps:
             raise ValueError("origin_tls: required when Cloudflare is configured and an app has a public port")
@@ -279,8 +302,10 @@ class TenantSpec(SpecModel):
         return tuple(app for app in self.apps if app.public_port is not None)
 
     def platform_hostname(self, app: AppSpec) -> str:
-        """`<app>-<namespace>.<base domain>`: one label under the base domain, so one wildcard covers it."""
-        return f"{app.name}-{self.namespace}.{self.platform.base_domain}"
+        """`<app>-<display name>-<host suffix>.<base domain>`: one label under the base domain (one wildcard
+        covers it), never the same for two namespaces or two apps (`identity.platform_host_label`)."""
+        label = identity.platform_host_label(app.name, self.display_name, self.host_suffix)
+        return f"{label}.{self.platform.base_domain}"
 
     def hostnames(self, app: AppSpec) -> tuple[str, ...]:
         """Every hostname the app answers on (none without a public port)."""

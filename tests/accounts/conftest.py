@@ -17,11 +17,11 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from controlplane.devstack.evm_rpc import EvmRpc
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.accounts.helpers import PHONE, SignIn
-from tests.support.evm_rpc import EvmRpc
-from tests.support.fake_twilio import FakeTwilioVerify
 
 # A smart-contract wallet (EIP-1271): a signature is its own when its owner key made it.
 CONTRACT_WALLET_SOURCE = """

@@ -11,7 +11,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from tests.support.fake_twilio import FakeTwilioVerify
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 
 DOMAIN = "127.0.0.1:8000"  # the test settings' public_url, http://127.0.0.1:8000
 URI = "http://127.0.0.1:8000/login"

@@ -27,9 +27,9 @@ from controlplane.accounts.principal import account_owner
 from controlplane.accounts.scopes import KNOWN_SCOPES, TENANT_SCOPES, effective, implied
 from controlplane.accounts.service import create_account
 from controlplane.db import utcnow
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.settings import Settings
 from tests.accounts.helpers import PHONE, SignIn
-from tests.support.fake_twilio import FakeTwilioVerify
 
 SCOPES = sorted(KNOWN_SCOPES)
 

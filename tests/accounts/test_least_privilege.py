@@ -5,7 +5,6 @@ Each test is one finding: a leaked, narrow API key must never become the whole a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession
-from controlplane.accounts.service import set_operator
+from controlplane.accounts.service import create_account, set_operator
 from controlplane.db import utcnow
 from controlplane.deployments.models import Namespace
 from controlplane.idempotency.models import IdempotencyRecord
@@ -99,14 +98,10 @@ def test_operator_endpoints_need_operator_scopes(
 ) -> None:
     set_operator(db, account.id, True)
     narrow = bearer(make_key(account, ["namespaces:read"]))
-    victim = Account(age_confirmed_at=utcnow())
-    db.add(victim)
-    db.flush()
-    namespace = Namespace(account_id=victim.id, name=f"n{uuid.uuid4().hex[:8]}", generation=1,
-                          observed_generation=0, status="stalled", desired_state="active", outputs={},
-                          conditions=[], failure_count=3)  # fmt: skip
-    db.add(namespace)
-    db.flush()
+    victim = create_account(db)
+    created = client.post("/v1/namespaces", json={"name": "shop", "apps": []}, headers=bearer(make_key(victim)))
+    assert created.status_code == 202, created.text
+    namespace = db.scalars(select(Namespace).where(Namespace.account_id == victim.id)).one()
     credit = client.post(
         f"/v1/operator/billing/accounts/{victim.id}/entries",
         json={"amount": 1_000_000_000_000, "kind": "adjustment", "reason": "free money"},

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from controlplane.accounts.models import Account, Wallet
 from controlplane.accounts.phone import phone_hash
 from controlplane.accounts.service import create_account
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.settings import Settings
 from tests.accounts.helpers import OTHER_PHONE, PHONE, SignIn, error_code, sign, siwe_message
-from tests.support.fake_twilio import FakeTwilioVerify
 
 
 def csrf(response: httpx.Response) -> dict[str, str]:

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account
 from controlplane.accounts.phone import phone_hash
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.accounts.helpers import OTHER_PHONE, PHONE, PHONE_AS_TYPED, SignIn, error_code
-from tests.support.fake_twilio import FakeTwilioVerify
 
 
 def test_start_sends_the_number_to_twilio_in_e164(client: TestClient, twilio: FakeTwilioVerify) -> None:
@@ -25,6 +25,13 @@ def test_start_sends_the_number_to_twilio_in_e164(client: TestClient, twilio: Fa
     assert sent.form == {"To": PHONE, "Channel": "sms"}
     assert sent.account_sid == twilio.account_sid
     assert sent.path == f"/v2/Services/{twilio.service_sid}/Verifications"
+
+
+def test_a_number_is_taken_as_typed_spaces_around_it_included(client: TestClient, twilio: FakeTwilioVerify) -> None:
+    # Strings are no longer trimmed for everyone; a phone number keeps working as people type it.
+    response = client.post("/v1/auth/otp/start", json={"phone": f"  {PHONE_AS_TYPED} "})
+    assert response.status_code == 202, response.text
+    assert twilio.sent_to() == [PHONE]
 
 
 def test_start_answers_the_same_whether_or_not_the_number_has_an_account(client: TestClient, sign_in: SignIn) -> None:

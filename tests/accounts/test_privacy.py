@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.runtime import Runtime
 from tests.accounts.helpers import OTHER_PHONE, PHONE, SignIn
-from tests.support.fake_twilio import FakeTwilioVerify
 
 # Column types that could hold a number written out, as text or as bytes.
 _SCANNED_TYPES = ("text", "character varying", "character", "bytea", "json", "jsonb", "ARRAY")

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.idempotency.models import IdempotencyRecord
 from controlplane.runtime import Runtime
 from tests.accounts.helpers import PHONE
 from tests.accounts.test_privacy import columns_holding, spellings
-from tests.support.fake_twilio import FakeTwilioVerify
 
 
 def secret_of(key: str) -> str:

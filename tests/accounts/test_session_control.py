@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import AuthSession
 from controlplane.db import utcnow
+from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.notifications.models import Notification
 from tests.accounts.helpers import OTHER_PHONE, SignIn, error_code
-from tests.support.fake_twilio import FakeTwilioVerify
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
 

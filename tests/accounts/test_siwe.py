@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, Wallet
 from controlplane.accounts.wallets import NONCE_PREFIX
+from controlplane.devstack.evm_rpc import EvmRpc
 from controlplane.runtime import Runtime
 from tests.accounts.helpers import DOMAIN, SignIn, error_code, sign, siwe_message
-from tests.support.evm_rpc import EvmRpc
 
 
 def test_nonce_is_issued_with_what_the_message_must_say(client: TestClient, runtime: Runtime) -> None:

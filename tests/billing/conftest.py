@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import vyper
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
@@ -21,12 +19,12 @@ from controlplane.accounts.models import Account, Wallet
 from controlplane.accounts.principal import account_owner
 from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
+from controlplane.devstack.chain import compile_token
+from controlplane.devstack.evm_rpc import EvmRpc
+from controlplane.devstack.fake_stripe import FakeStripe
 from controlplane.runtime import Runtime
 from controlplane.settings import DepositToken, Settings
-from tests.support.evm_rpc import EvmRpc
-from tests.support.fake_stripe import FakeStripe
 
-TOKEN_SOURCE = Path(__file__).parent / "contracts" / "token.vy"
 DECIMALS = 6
 MICRO_PER_TOKEN = 1_000_000  # one token buys one credit
 CONFIRMATIONS = 3
@@ -54,8 +52,7 @@ def evm() -> Iterator[EvmRpc]:
 
 @pytest.fixture(scope="session")
 def token_code() -> dict[str, Any]:
-    compiled: dict[str, Any] = vyper.compile_code(TOKEN_SOURCE.read_text(), output_formats=["abi", "bytecode"])
-    return compiled
+    return compile_token()  # the dev chain's token: one source for both
 
 
 @dataclasses.dataclass(frozen=True)

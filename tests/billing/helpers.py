@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controlplane.billing.models import BillingAccount, LedgerEntry
+from controlplane.deployments.identity import issue_identity
 from controlplane.deployments.models import App, Namespace
 
 
@@ -33,7 +34,11 @@ def add_namespace(
     name: str | None = None,
 ) -> Namespace:
     """A namespace as the reconcile engine would leave it (``observed_state``), without running it."""
+    identity = issue_identity(db)
     namespace = Namespace(
+        id=identity.namespace_id,
+        cluster_name=identity.cluster_name,
+        host_suffix=identity.host_suffix,
         account_id=account_id,
         name=name or f"ns-{uuid.uuid4().hex[:12]}",
         desired_state=desired,

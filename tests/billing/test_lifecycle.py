@@ -14,16 +14,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from controlplane.billing import ledger, lifecycle, metering
-from controlplane.billing.models import EntrySource
+from controlplane.billing.models import EntryKind, EntrySource
 from controlplane.deployments import service as deployments
 from controlplane.deployments.models import Namespace
 from controlplane.deployments.schemas import AppIn, NamespaceCreate
+from controlplane.devstack.fake_stripe import FakeStripe, signed_headers
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.billing.conftest import Clock, Customer
 from tests.billing.helpers import balance_row
 from tests.support.engine_double import calls
-from tests.support.fake_stripe import FakeStripe, signed_headers
 from tests.support.live import APP, Live
 
 # APP: 2 replicas of 250 millicores and 256 MiB, a 5 GiB volume.
@@ -48,25 +48,24 @@ def test_zero_balance_suspends_then_releases_volumes_then_a_top_up_resumes(
 ) -> None:
     settings = runtime.settings
     live.client.app.state.runtime = dataclasses.replace(runtime, settings=billing_settings)  # type: ignore[attr-defined]
+    cost = metering.hourly_cost(settings, *APP_COMPUTE, 5)
+    live.headers = live.new_key(credits=2 * cost)  # two hours of the namespace: enough to create it (one is needed)
     live.create("shop")
     live.work()
     namespace = live.namespace("shop")
     assert (namespace.desired_state, namespace.observed_state) == ("active", "active")
     assert namespace.account_id is not None
     account_id = namespace.account_id
-    cost = metering.hourly_cost(settings, *APP_COMPUTE, 5)
-    with runtime.transaction() as session:
-        ledger.credit(
-            session, settings, account_id, 2 * cost, source=EntrySource.STRIPE, idempotency_key="first", now=clock.now
-        )
 
     def meter() -> metering.MeteringResult:
         with runtime.transaction() as session:
             return metering.meter_hour(session, settings, clock.hour, now=clock.now)
 
-    # Hour 1: one hour of credit left, well under the low-balance threshold: told once.
+    # Hour 1: one hour of credit left, under every runway notice threshold: told once, for the lowest (2 hours).
     assert meter().charged == cost
-    assert set(notifications(live.client, live.headers)) == {"low_balance"}
+    told = notifications(live.client, live.headers)
+    assert set(told) == {"runway"}
+    assert told["runway"]["data"]["threshold_hours"] == 2
     # Hour 2: the balance reaches zero. The lifecycle job (queued after the metering commit) suspends.
     clock.advance(hours=1)
     suspended_at = clock.now
@@ -76,7 +75,7 @@ def test_zero_balance_suspends_then_releases_volumes_then_a_top_up_resumes(
     assert (namespace.desired_state, namespace.observed_state, namespace.status) == ("suspended", "suspended", "ready")
     assert lifecycles(live) == ["active", "suspended"]
     told = notifications(live.client, live.headers)
-    assert set(told) == {"low_balance", "balance_zero"}
+    assert set(told) == {"runway", "balance_zero"}
     assert told["balance_zero"]["data"]["namespaces"] == ["shop"]
     release_at = suspended_at + timedelta(hours=billing_settings.volume_release_after_hours)
     assert told["balance_zero"]["data"]["volumes_release_at"] == release_at.isoformat()
@@ -91,7 +90,7 @@ def test_zero_balance_suspends_then_releases_volumes_then_a_top_up_resumes(
     third = meter()
     assert (third.charged, third.unpaid) == (0, volume_cost)
     live.work()  # the lifecycle job finds nothing more to suspend and says nothing more
-    assert set(notifications(live.client, live.headers)) == {"low_balance", "balance_zero"}
+    assert set(notifications(live.client, live.headers)) == {"runway", "balance_zero"}
 
     # 23 hours after the suspension nothing is released; after 24 the volumes are.
     with runtime.transaction() as session:
@@ -132,11 +131,21 @@ def test_zero_balance_suspends_then_releases_volumes_then_a_top_up_resumes(
 
 
 def make_namespace(db: Session, runtime: Runtime, account_id: uuid.UUID, name: str) -> Namespace:
-    """A namespace through the deployments service (admission included), then marked as applied."""
-    ctx = deployments.Context(runtime.settings, runtime.redis)
+    """A namespace through the deployments service (admission included), then marked as applied.
+
+    Creating it needs credit (a change that raises the price is refused without): the account is lent enough
+    for the create, and the balance taken back to zero after, as if spent meanwhile."""
+    settings = runtime.settings
+    ctx = deployments.Context(settings, runtime.redis)
+    lent = 10 * metering.hourly_cost(settings, *APP_COMPUTE, 5)
+    ledger.credit(db, settings, account_id, lent, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+                  idempotency_key=f"lend-{name}")  # fmt: skip
     namespace = deployments.create_namespace(
         db, ctx, account_id, NamespaceCreate(name=name, apps=[AppIn.model_validate(APP)])
     )
+    spent = balance_row(db, account_id).balance
+    ledger.adjust(db, settings, account_id, -spent, kind=EntryKind.ADJUSTMENT, reason="spent",
+                  idempotency_key=f"spent-{name}")  # fmt: skip
     namespace.observed_state = namespace.desired_state
     namespace.observed_generation = namespace.generation
     db.flush()

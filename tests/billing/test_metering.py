@@ -59,11 +59,11 @@ def test_each_state_pays_for_what_it_holds(
 
     result = metering.meter_hour(db, settings, clock.hour, now=clock.now)
 
-    busy_cost = metering.hourly_cost(
-        settings,
-        cpu_millicores=2 * 250 + 1000,
-        memory_mib=2 * 256 + 1024,
-        volume_gib=5 + 10 + 20,  # the active namespace's, the suspended one's, the suspending one's
+    # Each namespace is priced on its own (rounded down), and the account pays the sum.
+    busy_cost = (
+        metering.hourly_cost(settings, cpu_millicores=2 * 250 + 1000, memory_mib=2 * 256 + 1024, volume_gib=5)
+        + metering.hourly_cost(settings, 0, 0, 10)  # the suspended one's volume
+        + metering.hourly_cost(settings, 0, 0, 20)  # the suspending one's volume
     )
     parked_cost = metering.hourly_cost(settings, 0, 0, 10)
     assert result.accounts == 2
@@ -136,13 +136,13 @@ def test_a_charge_is_capped_at_the_balance_and_an_account_at_zero_gets_the_lifec
     assert set(queued) == {f"billing-sync-{short.id}", f"billing-sync-{never_paid.id}"}
 
 
-def test_the_low_balance_notice_goes_out_once_per_crossing(
+def test_runway_notices_at_each_threshold_once_per_crossing(
     db: Session, settings: Settings, customer: Customer, clock: Clock
 ) -> None:
     add_namespace(db, customer.id, [WEB], created_at=clock.hour - timedelta(days=1))
     cost = metering.hourly_cost(settings, 500, 512, 5)
-    threshold_hours = settings.low_balance_hours
-    fund(db, settings, customer.id, (threshold_hours + 1) * cost)
+    assert settings.runway_notice_hours == [72, 24, 2]
+    fund(db, settings, customer.id, 75 * cost)
 
     def meter(hours: int) -> None:
         for _ in range(hours):
@@ -150,23 +150,52 @@ def test_the_low_balance_notice_goes_out_once_per_crossing(
             clock.advance(hours=1)
 
     def notices() -> list[Notification]:
-        stmt = select(Notification).where(Notification.account_id == customer.id, Notification.kind == "low_balance")
+        stmt = (
+            select(Notification)
+            .where(Notification.account_id == customer.id, Notification.kind == metering.RUNWAY_NOTICE)
+            .order_by(Notification.created_at)
+        )
         return list(db.scalars(stmt).all())
 
-    meter(1)  # exactly threshold_hours of usage left: not below yet
+    meter(3)  # 72 hours of usage left: not below yet
     assert notices() == []
-    meter(1)  # below: told
-    [notice] = notices()
-    assert notice.data == {"balance": (threshold_hours - 1) * cost, "hourly_cost": cost, "hours_left": 23}
-    assert "23 more hour(s)" in notice.body
-    meter(3)  # still below: not told again
+    meter(1)  # 71 hours: below 72, told once
+    [first] = notices()
+    charged_hour_end = clock.hour  # the pass just made metered the hour ending here
+    assert first.data["threshold_hours"] == 72
+    assert (first.data["balance"], first.data["hourly_cost"], first.data["runway_hours"]) == (71 * cost, cost, 71)
+    predicted = datetime.fromisoformat(first.data["suspension_at"])
+    assert predicted == charged_hour_end + timedelta(hours=71)  # the pass that takes the last credit
+    assert f"{predicted:%Y-%m-%d %H:%M} UTC" in first.body
+    meter(46)  # 25 hours left: nothing new
     assert len(notices()) == 1
-    fund(db, settings, customer.id, 10 * cost)  # 30 hours: above the threshold again, re-armed
-    assert balance_row(db, customer.id).low_balance_notified_at is None
-    meter(6)
-    assert len(notices()) == 1
-    meter(1)
+    meter(2)  # 23 hours: below 24
+    assert [n.data["threshold_hours"] for n in notices()] == [72, 24]
+    meter(20)  # 3 hours left
     assert len(notices()) == 2
+    meter(2)  # 1 hour: below 2
+    assert [n.data["threshold_hours"] for n in notices()] == [72, 24, 2]
+    meter(1)  # zero: the suspension notice speaks (lifecycle), not another runway notice
+    assert len(notices()) == 3
+
+    # A top-up to 30 hours re-arms the 2-hour and 24-hour notices (the runway rose above them), not the 72-hour one.
+    fund(db, settings, customer.id, 30 * cost + balance_row(db, customer.id).unpaid)
+    meter(1)  # 29 hours: below 72 and above 24: already told about 72 in this descent
+    assert len(notices()) == 3
+    assert balance_row(db, customer.id).runway_notice_hours == 72
+    meter(6)  # 23 hours: below 24 again, told again
+    assert [n.data["threshold_hours"] for n in notices()] == [72, 24, 2, 24]
+
+
+def test_a_runway_that_jumps_past_thresholds_is_told_once_for_the_lowest(
+    db: Session, settings: Settings, customer: Customer, clock: Clock
+) -> None:
+    add_namespace(db, customer.id, [WEB], created_at=clock.hour - timedelta(days=1))
+    cost = metering.hourly_cost(settings, 500, 512, 5)
+    fund(db, settings, customer.id, 11 * cost)
+    assert metering.meter_hour(db, settings, clock.hour, now=clock.now).runway_notices == 1
+    [notice] = db.scalars(select(Notification).where(Notification.account_id == customer.id)).all()
+    assert (notice.kind, notice.data["threshold_hours"], notice.data["runway_hours"]) == ("runway", 24, 10)
 
 
 def test_due_hours_catch_up_within_the_window(db: Session, settings: Settings, clock: Clock) -> None:
@@ -246,9 +275,25 @@ def test_the_balance_shows_the_current_hourly_cost(
 ) -> None:
     add_namespace(db, customer.id, [WEB, WORKER])
     add_namespace(db, customer.id, [DB], desired="suspended", observed="suspended")
+    add_namespace(db, customer.id, [BIG_VOLUME], observed=None)  # not applied yet: its price is known at once
     fund(db, settings, customer.id, 1_000_000)
     body = client.get("/v1/billing/balance", headers=customer.headers).json()
-    cost = metering.hourly_cost(settings, 1500, 1536, 15)
+    cost = (
+        metering.hourly_cost(settings, 1500, 1536, 5)
+        + metering.hourly_cost(settings, 0, 0, 10)
+        + metering.hourly_cost(settings, 100, 128, 20)
+    )
     assert body["hourly_cost"] == cost
-    assert body["hours_left"] == 1_000_000 // cost == 18
-    assert body["low_balance"] is True  # fewer than low_balance_hours (24) left
+    assert body["hours_left"] == 1_000_000 // cost == 16
+    assert body["low_balance"] is True  # fewer than 72 hours (the first runway notice) left
+
+
+def test_a_pass_over_an_account_with_centuries_of_runway_charges_and_tells_nothing(
+    db: Session, settings: Settings, customer: Customer, clock: Clock
+) -> None:
+    tiny = AppSize(replicas=1, cpu_millicores=1, memory_mib=1)  # about 30 micro-credits an hour
+    add_namespace(db, customer.id, [tiny], created_at=clock.hour - timedelta(days=1))
+    fund(db, settings, customer.id, 2**40)
+    result = metering.meter_hour(db, settings, clock.hour, now=clock.now)
+    assert (result.accounts, result.runway_notices) == (1, 0)
+    assert result.charged == metering.hourly_cost(settings, 1, 1, 0) > 0

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.billing.models import Checkout, StripeEvent
+from controlplane.devstack.fake_stripe import FakeStripe, event, signed_headers
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
 from tests.billing.conftest import Customer
 from tests.billing.helpers import balance_row, entries
-from tests.support.fake_stripe import FakeStripe, event, signed_headers
 
 
 @pytest.fixture

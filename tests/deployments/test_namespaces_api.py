@@ -26,10 +26,9 @@ def test_get_shows_desired_and_observed_state(live: Live) -> None:
     assert got["apps"][0]["image"] == APP["image"]
 
 
-def test_names_are_unique_on_the_platform(live: Live) -> None:
+def test_names_are_unique_within_the_account(live: Live) -> None:
     live.create()
-    other = live.new_key()
-    response = live.client.post("/v1/namespaces", json={"name": "shop", "apps": []}, headers=other)
+    response = live.client.post("/v1/namespaces", json={"name": "shop", "apps": []}, headers=live.headers)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "name_taken"
 
@@ -37,7 +36,7 @@ def test_names_are_unique_on_the_platform(live: Live) -> None:
 def test_a_name_that_is_not_a_dns_label_names_the_field(live: Live) -> None:
     response = live.client.post("/v1/namespaces", json={"name": "Shop_1", "apps": []}, headers=live.headers)
     assert response.status_code == 422
-    assert ["namespace"] in [problem["location"] for problem in response.json()["error"]["details"]]
+    assert ["body", "name"] in [problem["location"] for problem in response.json()["error"]["details"]]
 
 
 def test_latest_image_is_refused_naming_the_app_field(live: Live) -> None:
@@ -45,7 +44,7 @@ def test_latest_image_is_refused_naming_the_app_field(live: Live) -> None:
     response = live.client.post("/v1/namespaces", json={"name": "shop", "apps": [app]}, headers=live.headers)
     assert response.status_code == 422
     locations = [problem["location"] for problem in response.json()["error"]["details"]]
-    assert ["apps", "0", "image"] in locations
+    assert ["body", "apps", 0, "image"] in locations
     assert live.queued() == 0
 
 

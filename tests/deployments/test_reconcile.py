@@ -23,7 +23,8 @@ def test_create_runs_one_up_and_records_it(live: Live) -> None:
     namespace = live.namespace("shop")
     assert namespace.status == "ready"
     assert namespace.observed_generation == namespace.generation == 1
-    assert namespace.outputs == {"namespace": "shop"}
+    assert namespace.outputs == {"namespace": namespace.cluster_name}
+    assert namespace.cluster_name == f"t-{namespace.host_suffix}"
     [call] = calls(live.runtime.redis)
     assert call["kind"] == "up"
     assert call["stack"] == stack_name_of(namespace.id)

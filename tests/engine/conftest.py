@@ -6,15 +6,21 @@ elsewhere (a bare `pytest` without the tools) they are skipped, and say why.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pulumi import automation as auto
 
 from controlplane.engine.pulumi_engine import PROJECT_NAME
 from controlplane.settings import Settings
+from tests.support.kube_apiserver import KubeApiServer, missing_binaries
+
+log = logging.getLogger(__name__)
 
 TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-language-python")  # the last runs the policy pack
 
@@ -48,3 +54,28 @@ def stack_names(settings: Settings) -> list[str]:
         env_vars={"PULUMI_CONFIG_PASSPHRASE": settings.pulumi_config_passphrase.get_secret_value()},
     )
     return [summary.name for summary in workspace.list_stacks()]
+
+
+def require_engine(what: str) -> None:
+    """Fail (scripts/test, CI) or skip (a bare pytest) when the engine's tools are missing."""
+    message = f"{what}: run scripts/install-tools pulumi kubernetes kube-apiserver etcd"
+    if os.environ.get("CONTROLPLANE_REQUIRE_ENGINE") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
+    """etcd and kube-apiserver on loopback, shared by the engine tests that need a real API server."""
+    missing = missing_binaries()
+    if missing:
+        require_engine(f"not on PATH: {', '.join(missing)}")
+    with KubeApiServer.start(tmp_path_factory.mktemp("apiserver")) as server:
+        log.info("API server ready after %.1f s", server.ready_after_s)
+        yield server
+
+
+@pytest.fixture
+def kube(api_server: KubeApiServer) -> Iterator[httpx.Client]:
+    with api_server.client() as client:
+        yield client

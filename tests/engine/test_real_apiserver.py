@@ -9,65 +9,51 @@ back from the API server over HTTPS with the admin token.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
+import yaml
+from pulumi import automation as auto
+from pulumi.automation import events as pulumi_events
 from pydantic import SecretStr
 
 from controlplane.engine.interface import EngineEvent, RunKind, RunResult
 from controlplane.engine.pulumi_engine import PulumiEngine
 from controlplane.settings import Settings
+from policies import PACK_DIR
+from policies.declared import declared_resources
+from policies.offline import evaluate
+from policies.registry import ResourceView
+from programs.components.common import pod_security_labels
 from programs.components.tenant.models import SKIP_AWAIT_ANNOTATION
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec
 from programs.tenant.spec import KubernetesProviderSettings
-from tests.engine.conftest import TOOLS, stack_names
-from tests.support.kube_apiserver import KubeApiServer, missing_binaries
+from tests.engine.conftest import TOOLS, require_engine, stack_names
+from tests.policies.pss_cases import CASES
+from tests.support.kube_apiserver import KubeApiServer
 
 STACK = "ns-apiserver"
 NAMESPACE = "acme-shop"
 log = logging.getLogger(__name__)
 
 
-def _require(what: str) -> None:
-    message = f"{what}: run scripts/install-tools pulumi kubernetes kube-apiserver etcd"
-    if os.environ.get("CONTROLPLANE_REQUIRE_ENGINE") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
-    missing = missing_binaries()
-    if missing:
-        _require(f"not on PATH: {', '.join(missing)}")
-    with KubeApiServer.start(tmp_path_factory.mktemp("apiserver")) as server:
-        log.info("API server ready after %.1f s", server.ready_after_s)
-        yield server
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     if not all(shutil.which(tool) for tool in TOOLS):
-        _require(f"{', '.join(TOOLS)} are not all on PATH")
+        require_engine(f"{', '.join(TOOLS)} are not all on PATH")
     return Settings(
         env="test",
         data_dir=tmp_path / "data",
         pulumi_backend_url=(tmp_path / "state").as_uri(),
         operation_timeout_s=300,
     )
-
-
-@pytest.fixture
-def kube(api_server: KubeApiServer) -> Iterator[httpx.Client]:
-    with api_server.client() as client:
-        yield client
 
 
 def spec_in(server: KubeApiServer, lifecycle: LifecycleState = LifecycleState.ACTIVE, **changes: Any) -> TenantSpec:
@@ -166,3 +152,187 @@ def test_a_namespace_through_its_whole_life_on_a_real_api_server(
     assert response.status_code == 404 or response.json()["status"]["phase"] == "Terminating"
     assert STACK not in stack_names(settings)
     log.info("lifecycle took %.1f s", time.monotonic() - started)
+
+
+# --- Pod Security: the namespace labels the tenant program sets, the real PodSecurity admission and the pack ---
+
+PSS_NAMESPACE = "acme-pss"
+BASELINE_NAMESPACE = "acme-pss-baseline"
+
+
+def declared_namespace_labels(spec: TenantSpec) -> dict[str, str]:
+    """The labels the tenant program declares on its Namespace (the declarations the program instantiates)."""
+    [namespace] = [r for r in declared_resources(spec) if r.type == "kubernetes:core/v1:Namespace"]
+    labels: dict[str, str] = namespace.inputs["metadata"]["labels"]
+    return labels
+
+
+def create(kube: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = kube.post(path, json=body)
+    assert response.status_code in (201, 409), response.text  # 409: a previous test of this module made it
+
+
+def pod_namespaces(kube: httpx.Client) -> dict[str, dict[str, str]]:
+    """A namespace labelled as the tenant program labels its own, and one enforcing only baseline, each with the
+    ServiceAccounts the pods below name (without a controller manager nobody creates `default`)."""
+    spec = multi_app_spec(namespace=PSS_NAMESPACE, cloudflare=False)
+    labels = {
+        PSS_NAMESPACE: declared_namespace_labels(spec),
+        BASELINE_NAMESPACE: pod_security_labels("baseline", f"v{spec.platform.kubernetes_version}"),
+    }
+    for name, namespace_labels in labels.items():
+        create(kube, "/api/v1/namespaces", {"metadata": {"name": name, "labels": namespace_labels}})
+        for account in ("default", *(app.name for app in spec.apps)):
+            create(kube, f"/api/v1/namespaces/{name}/serviceaccounts", {"metadata": {"name": account}})
+    return labels
+
+
+def integral(value: Any) -> Any:
+    """Wire-form data with whole floats as integers (Pulumi's numbers are floats; the API server's are not)."""
+    if isinstance(value, dict):
+        return {key: integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral(item) for item in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def admit(kube: httpx.Client, namespace: str, pod: dict[str, Any], *, dry_run: bool = True) -> httpx.Response:
+    body = integral({"apiVersion": "v1", "kind": "Pod", **pod})
+    body["metadata"] = {**body["metadata"], "namespace": namespace}
+    return kube.post(f"/api/v1/namespaces/{namespace}/pods", params={"dryRun": "All"} if dry_run else {}, json=body)
+
+
+def pack_levels(pod: dict[str, Any]) -> set[str]:
+    """The Pod Security Standards levels whose mandatory rules the pack's rules find broken by `pod`."""
+    violations = evaluate([ResourceView("kubernetes:core/v1:Pod", "pod", {"apiVersion": "v1", "kind": "Pod", **pod})])
+    return {v.level.value for v in violations if v.level is not None and v.mandatory}
+
+
+def test_the_tenant_namespace_refuses_what_the_pack_refuses(kube: httpx.Client) -> None:
+    labels = pod_namespaces(kube)
+    assert labels[PSS_NAMESPACE]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    # A pod with no security settings at all: what any image's defaults give.
+    plain = {"metadata": {"name": "plain"}, "spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/web:1"}]}}
+    refused = admit(kube, PSS_NAMESPACE, plain, dry_run=False)
+    assert refused.status_code == 403, refused.text
+    assert 'violates PodSecurity "restricted:v1.34"' in refused.json()["message"]
+    assert pack_levels(plain) == {"restricted"}
+    assert admit(kube, BASELINE_NAMESPACE, plain).status_code == 201
+
+    # The tenant program's own pods pass: each Deployment's pod template, created as a Pod.
+    spec = multi_app_spec(namespace=PSS_NAMESPACE, cloudflare=False)
+    templates = [r.inputs["spec"]["template"] for r in declared_resources(spec) if r.type.endswith(":Deployment")]
+    assert len(templates) == len(spec.apps)
+    for template in templates:
+        pod = {"metadata": {"name": "tenant-app", **template["metadata"]}, "spec": template["spec"]}
+        assert pack_levels(pod) == set()
+        assert admit(kube, PSS_NAMESPACE, pod).status_code == 201
+
+
+@pytest.mark.parametrize("level", ["restricted", "baseline"])
+def test_the_pack_and_pod_security_admission_agree_on_every_control(kube: httpx.Client, level: str) -> None:
+    """Every pod of the control-by-control cases the API server can take: refused by the real PodSecurity
+    admission (server-side dry run) exactly when the pack refuses it at that level."""
+    pod_namespaces(kube)
+    namespace = PSS_NAMESPACE if level == "restricted" else BASELINE_NAMESPACE
+    disagreements, invalid, refused = [], [], 0
+    cases = [case for case in CASES if case.api_server]
+    for case in cases:
+        pod = case.pod(namespace)
+        pack_refuses = level in pack_levels(pod) or (level == "restricted" and "baseline" in pack_levels(pod))
+        expected = bool(case.fails) if level == "restricted" else case.fails_baseline  # the standard's text
+        response = admit(kube, namespace, pod)
+        if response.status_code not in (201, 403):
+            invalid.append((case.id, response.json().get("message")))
+            continue
+        refused += response.status_code == 403
+        if pack_refuses != (response.status_code == 403) or expected != pack_refuses:
+            disagreements.append((case.id, pack_refuses, response.json().get("message")))
+    assert invalid == []  # a pod the API server refuses before admission tells nothing
+    assert disagreements == []
+    assert len(cases) > 150
+    assert refused == sum(1 for case in cases if (case.fails if level == "restricted" else case.fails_baseline))
+    assert 40 < refused < len(cases) - 40
+
+
+MANIFESTS_NAMESPACE = "acme-manifests"
+CHART_TEMPLATE = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-pod
+spec:
+  containers:
+    - name: app
+      image: ghcr.io/acme/web:1.4.2
+      securityContext: {privileged: true}
+"""
+
+
+def privileged_pod_manifest(name: str) -> str:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": MANIFESTS_NAMESPACE},
+        "spec": {
+            "containers": [{"name": "app", "image": "ghcr.io/acme/web:1.4.2", "securityContext": {"privileged": True}}]
+        },
+    }
+    return yaml.safe_dump(pod)
+
+
+def test_crossguard_sees_the_pods_of_raw_manifests_and_charts(
+    api_server: KubeApiServer, kube: httpx.Client, settings: Settings, tmp_path: Path
+) -> None:
+    """The real engine, provider and pack: objects rendered from YAML (yaml ConfigFile, yaml/v2 ConfigGroup) and
+    from Helm charts (helm.sh/v3 Chart, helm.sh/v4 Chart; the offline check cannot render those) are resources
+    the pack checks one by one."""
+    create(kube, "/api/v1/namespaces", {"metadata": {"name": MANIFESTS_NAMESPACE}})
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: privileged-pod\nversion: 0.1.0\n")
+    (chart / "templates" / "pod.yaml").write_text(CHART_TEMPLATE)
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(privileged_pod_manifest("file-v1-pod"))
+
+    def program() -> None:
+        provider = k8s.Provider("cluster", kubeconfig=api_server.kubeconfig)
+        opts = pulumi.ResourceOptions(provider=provider)
+        k8s.yaml.ConfigFile("file-v1", file=str(manifest), opts=opts)
+        k8s.yaml.v2.ConfigGroup("group-v2", yaml=privileged_pod_manifest("group-v2-pod"), opts=opts)
+        k8s.helm.v3.Chart(
+            "chart-v3", k8s.helm.v3.LocalChartOpts(path=str(chart), namespace=MANIFESTS_NAMESPACE), opts=opts
+        )
+        k8s.helm.v4.Chart("chart-v4", chart=str(chart), namespace=MANIFESTS_NAMESPACE, opts=opts)
+
+    backend = tmp_path / "state"
+    backend.mkdir()
+    workspace = auto.LocalWorkspaceOptions(
+        work_dir=str(tmp_path),
+        pulumi_home=str(tmp_path / "pulumi-home"),
+        project_settings=auto.ProjectSettings(
+            name="pss-manifests", runtime="python", backend=auto.ProjectBackend(url=backend.as_uri())
+        ),
+        env_vars={
+            "PULUMI_CONFIG_PASSPHRASE": "test",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        },
+    )
+    stack = auto.create_or_select_stack("manifests", project_name="pss-manifests", program=program, opts=workspace)
+    events: list[pulumi_events.EngineEvent] = []
+    with pytest.raises(auto.CommandError):
+        stack.preview(policy_packs=[str(PACK_DIR)], on_event=events.append, color="never", suppress_progress=True)
+    refused = {
+        event.policy_event.resource_urn.rsplit("::", 1)[-1]
+        for event in events
+        if event.policy_event is not None
+        and event.policy_event.policy_name == "pss-baseline-privileged-containers"
+        and event.policy_event.enforcement_level == "mandatory"
+    }
+    assert {name.rsplit("/", 1)[-1] for name in refused} >= {
+        "file-v1-pod",
+        "group-v2-pod",
+        "chart-v3-pod",
+        "chart-v4-pod",
+    }, refused

@@ -26,7 +26,7 @@ from controlplane.deployments.schemas import AppIn, NamespaceCreate
 from controlplane.deployments.service import Context, create_namespace
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
-from tests.support.live import APP
+from tests.support.live import APP, FUNDS, fund
 
 RECONCILE = "from controlplane.deployments.reconcile import reconcile; import sys; print(reconcile(sys.argv[1]))"
 
@@ -64,6 +64,7 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
 ) -> None:
     with committed() as session:
         account = create_account(session)
+        fund(session, runtime.settings, account.id, FUNDS)
         body = NamespaceCreate(name="phoenix", apps=[AppIn.model_validate(APP)])
         namespace = create_namespace(
             session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -132,10 +133,14 @@ def test_cursor_pagination_walks_every_item_once(
     assert len(seen) == len(set(seen)) == 5
 
 
-def test_garbage_cursor_is_a_400(app_client: TestClient, auth: dict[str, str]) -> None:
-    response = app_client.get("/v1/api-keys", params={"cursor": "!!!not-ours"}, headers=auth)
+def test_a_cursor_this_api_did_not_issue_is_a_400(app_client: TestClient, auth: dict[str, str]) -> None:
+    response = app_client.get("/v1/api-keys", params={"cursor": "bm90LW91cnM"}, headers=auth)  # base64 "not-ours"
     assert response.status_code == 400
     assert_error_shape(response.json(), "invalid_cursor")
+    # Characters a cursor never has: the shape is wrong, and the error names the parameter.
+    garbage = app_client.get("/v1/api-keys", params={"cursor": "!!!not-ours"}, headers=auth)
+    assert garbage.status_code == 422
+    assert ["query", "cursor"] in [problem["location"] for problem in garbage.json()["error"]["details"]]
 
 
 def test_idempotency_key_replays_the_first_answer(app_client: TestClient, auth: dict[str, str]) -> None:
@@ -197,3 +202,26 @@ def test_an_answer_that_shows_a_secret_is_never_stored_for_replay(db: Session) -
     again = claim(db, scope_hash, "sign-in-1", request_hash, account_id=None, ttl=ttl)
     assert again.outcome is Outcome.SECRET  # told it happened, never given the answer again
     assert again.body == b""
+
+
+def test_the_idempotency_key_is_documented_as_it_is_checked(app_client: TestClient, auth: dict[str, str]) -> None:
+    document = app_client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/namespaces"]["post"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    assert {"400", "409", "422"} <= set(operation["responses"])
+    pattern = re.compile(parameter["schema"]["pattern"])
+    for key in ("retry-1", "a" * 255, "x y"):
+        assert pattern.fullmatch(key)
+        response = app_client.post(
+            "/v1/namespaces", json={"name": f"n{len(key)}", "apps": []}, headers={**auth, "Idempotency-Key": key}
+        )
+        assert response.status_code == 202, response.text
+    for key in ("a" * 256, "tab\there", "caf\u00e9"):
+        assert not pattern.fullmatch(key)
+        response = app_client.post(
+            "/v1/namespaces",
+            json={"name": "refused", "apps": []},
+            headers={**auth, "Idempotency-Key": key.encode()},
+        )
+        assert response.status_code == 400
+        assert_error_shape(response.json(), "invalid_idempotency_key")

@@ -69,3 +69,15 @@ def test_namespace_retry_requeues_a_stalled_namespace(live: Live) -> None:
     missing = runner.invoke(app, ["namespace", "retry", "nope"])
     assert missing.exit_code == 1
     assert "no namespace named 'nope'" in missing.output
+
+
+def test_namespace_retry_names_one_namespace_or_none(live: Live) -> None:
+    live.create()
+    live.create(headers=live.new_key())  # another account's "shop"
+    ambiguous = runner.invoke(app, ["namespace", "retry", "shop"])
+    assert ambiguous.exit_code == 1
+    assert "several namespaces are named 'shop'" in ambiguous.output
+    cluster_name = live.row("shop").cluster_name
+    by_cluster_name = runner.invoke(app, ["namespace", "retry", cluster_name])
+    assert by_cluster_name.exit_code == 0, by_cluster_name.output
+    assert cluster_name in by_cluster_name.output

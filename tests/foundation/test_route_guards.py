@@ -1,11 +1,13 @@
 """Every route declares what it requires of its caller; a new endpoint cannot ship unguarded.
 
 The rules are the access-rule dependencies of ``controlplane.accounts.principal``. Public routes are listed here
-by hand, so making one public is a visible change to this file.
+by hand, so making one public is a visible change to this file. The walk covers the app as ``controlplane dev``
+mounts it, development endpoints included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from controlplane.accounts.scopes import KNOWN_SCOPES, Access
 from controlplane.api.app import create_app
 from controlplane.api.openapi import Endpoint, access_rules, endpoints
 from controlplane.audit.service import audited_operator_write
+from controlplane.devstack.stack import DevStack, DevStackRefused
 from controlplane.runtime import Runtime
 
 PUBLIC = {
@@ -28,11 +31,24 @@ PUBLIC = {
     ("POST", "/v1/billing/webhooks/stripe"),
     ("GET", "/v1/account-deletions/{deletion_id}"),
 }
+# Development only (controlplane dev): the stand-ins' outbox of phone codes, and the stand-in for Stripe's payment
+# page (Stripe's own page needs no platform credential either; the session id is unguessable).
+DEV_PUBLIC = {
+    ("GET", "/v1/dev/phone-codes"),
+    ("GET", "/v1/dev/checkout/{session_id}"),
+    ("POST", "/v1/dev/checkout/{session_id}/pay"),
+}
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def in_development(runtime: Runtime) -> Runtime:
+    return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update={"env": "development"}))
+
+
 def api_routes(runtime: Runtime) -> list[tuple[str, Endpoint]]:
-    return [(method, route) for route in endpoints(create_app(runtime)) for method in sorted(route.methods)]
+    """Every route, as ``controlplane dev`` serves them (the development endpoints too)."""
+    app = create_app(in_development(runtime), DevStack())
+    return [(method, route) for route in endpoints(app) for method in sorted(route.methods)]
 
 
 def test_every_route_declares_its_access_rule(runtime: Runtime) -> None:
@@ -48,7 +64,7 @@ def test_public_routes_are_exactly_the_listed_ones(runtime: Runtime) -> None:
         for method, route in api_routes(runtime)
         if any(isinstance(rule, Public) for rule in access_rules(route))
     }
-    assert public == PUBLIC
+    assert public == PUBLIC | DEV_PUBLIC
     for method, route in api_routes(runtime):
         rules = access_rules(route)
         if any(isinstance(rule, Public) for rule in rules):
@@ -111,3 +127,12 @@ def test_public_routes_answer_without_a_credential(app_client: TestClient, metho
     url = path.replace("{deletion_id}", "00000000-0000-0000-0000-000000000000")
     response = app_client.request(method, url, json={} if method == "POST" else None)
     assert response.status_code != 401, response.text
+
+
+def test_development_endpoints_exist_only_under_dev(runtime: Runtime) -> None:
+    served = {route.path for route in endpoints(create_app(runtime))}
+    assert not [path for path in served if path.startswith("/v1/dev")]
+    with pytest.raises(DevStackRefused, match="CONTROLPLANE_ENV=development"):
+        create_app(runtime, DevStack())  # the test settings are env=test
+    in_dev = {route.path for route in endpoints(create_app(in_development(runtime), DevStack()))}
+    assert {path for _method, path in DEV_PUBLIC} | {"/v1/dev/faucet"} <= in_dev

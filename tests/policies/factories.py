@@ -9,6 +9,10 @@ from policies.registry import ResourceRule, ResourceView, StackRule
 from policies.rules import BY_NAME
 
 TENANT_NS = "acme-web"
+HOST_SUFFIX = "abcd1234"
+BASE_DOMAIN = "apps.example.net"
+PLATFORM_HOST = f"web-acme-web-{HOST_SUFFIX}.{BASE_DOMAIN}"
+VERIFIED_DOMAIN = "shop.example.com"
 
 
 def view(resource_type: str, props: dict[str, Any], name: str = "res", project: str = "tenant") -> ResourceView:
@@ -61,10 +65,11 @@ def pvc(storage_class: str | None = "gp3-encrypted", size: str = "10Gi") -> dict
 
 
 def namespace(enforce: str | None = "restricted") -> dict[str, Any]:
-    labels = {"controlplane.io/account": "acc_123"}
+    labels = {"controlplane.io/account": "acc_123", "controlplane.io/host-suffix": HOST_SUFFIX}
     if enforce is not None:
         labels["pod-security.kubernetes.io/enforce"] = enforce
-    return {"metadata": {"name": TENANT_NS, "labels": labels}}
+    annotations = {"controlplane.io/base-domain": BASE_DOMAIN, "controlplane.io/custom-domains": VERIFIED_DOMAIN}
+    return {"metadata": {"name": TENANT_NS, "labels": labels, "annotations": annotations}}
 
 
 def default_deny() -> dict[str, Any]:
@@ -98,7 +103,9 @@ def service(service_type: str | None = None) -> dict[str, Any]:
     return {"metadata": {"name": "web", "namespace": TENANT_NS}, "spec": spec}
 
 
-def ingress(hosts: tuple[str, ...] = ("shop.example.com",), tls_hosts: tuple[str, ...] | None = None) -> dict[str, Any]:
+def ingress(
+    hosts: tuple[str, ...] = (PLATFORM_HOST, VERIFIED_DOMAIN), tls_hosts: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     return {
         "metadata": {"name": "web", "namespace": TENANT_NS},
         "spec": {
@@ -126,7 +133,7 @@ def ingress(hosts: tuple[str, ...] = ("shop.example.com",), tls_hosts: tuple[str
 def dns_record(record_type: str = "CNAME", proxied: bool | None = True) -> dict[str, Any]:
     props: dict[str, Any] = {
         "zoneId": "zone",
-        "name": "shop",
+        "name": PLATFORM_HOST,
         "type": record_type,
         "content": "lb.example.net",
         "ttl": 1,

@@ -23,3 +23,10 @@ def off_registry_and_oversized() -> TenantSpec:
     apps[1] = apps[1].model_copy(update={"volume": apps[1].volume.model_copy(update={"size_gib": 500})})  # type: ignore[union-attr]
     platform = spec.platform.model_copy(update={"allowed_registries": (), "max_volume_size_gib": 1000})
     return spec.model_copy(update={"apps": tuple(apps), "platform": platform})
+
+
+def unverified_domain_routed() -> TenantSpec:
+    """A spec whose app routes a domain the namespace never verified (`model_copy` skips the spec's own check,
+    as a bug in the control plane's spec building would): the policy pack refuses it on its own."""
+    spec = multi_app_spec()
+    return spec.model_copy(update={"verified_domains": ("www.example.org",)})

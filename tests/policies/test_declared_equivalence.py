@@ -27,7 +27,7 @@ from policies.registry import PackConfig
 from policies.tenancy import TENANT_PROJECT
 from programs.tenant import LifecycleState, TenantSpec, tenant_program
 from programs.tenant.samples import multi_app_spec, samples, spec_with_apps
-from tests.policies.tenant_specs import drifted, off_registry_and_oversized
+from tests.policies.tenant_specs import drifted, off_registry_and_oversized, unverified_domain_routed
 
 STATES = list(LifecycleState)
 
@@ -49,6 +49,7 @@ SPECS: dict[str, TenantSpec] = {
     "bad/ingress-class": drifted(ingress_class="public"),
     "bad/looser-volume-cap": drifted(max_volume_size_gib=16384),
     "bad/registry-and-volume": off_registry_and_oversized(),
+    "bad/unverified-domain": unverified_domain_routed(),
 }
 CONFIGS: dict[str, PackConfig] = {
     "stricter-registries": {"allowed-image-registries": {"allowedRegistries": ["ghcr.io/acme"]}},
@@ -114,7 +115,12 @@ def test_the_same_violations_under_a_configuration(config_name: str) -> None:
 def test_the_bad_specs_are_refused() -> None:
     """The comparisons above cover refusals, not only clean passes."""
     refused = {name for name, spec in SPECS.items() if any(v.mandatory for v in check_tenant_spec_fast(spec))}
-    assert refused == {"bad/storage-class", "bad/ingress-class", "bad/registry-and-volume"}
+    assert refused == {"bad/storage-class", "bad/ingress-class", "bad/registry-and-volume", "bad/unverified-domain"}
+    unverified = check_tenant_spec_fast(SPECS["bad/unverified-domain"])
+    assert {(v.rule, v.resource_type.rsplit(":", 1)[-1]) for v in unverified if v.mandatory} == {
+        ("tenant-hosts-owned", "Ingress"),
+        ("tenant-hosts-owned", "CustomHostname"),
+    }
 
 
 def test_declarations_that_cannot_be_read_fall_back_to_the_mock_run(

@@ -6,11 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pulumi_kubernetes as k8s
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from controlplane.policy_cli import policy_app
+from controlplane.policy_cli import policy_app, report_document
+from policies.offline import TargetResult, check_program
+from tests.policies.pss_cases import CASES
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 app = typer.Typer()
@@ -94,14 +97,17 @@ def test_json_output(stacks: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     document = json.loads(result.output)
     assert [v["rule"] for v in document["violations"]] == ["eks-control-plane-logging"]
-    assert set(document["violations"][0]) == {
+    assert document["violations"][0].keys() == {
         "target",
         "rule",
         "enforcement",
+        "control",
+        "level",
         "resource_type",
         "resource_name",
         "message",
     }
+    assert (document["violations"][0]["control"], document["violations"][0]["level"]) == (None, None)
     assert [(t["target"], t["failed"]) for t in document["targets"]] == [
         ("platform/dev", True),
         ("tenant/empty", False),
@@ -133,3 +139,26 @@ def test_rules_command_lists_every_rule() -> None:
     assert result.exit_code == 0
     assert "tenant-namespace-containment" in result.output
     assert "eks-secrets-encryption" in result.output
+
+
+def test_json_names_the_control_and_level_of_each_violation() -> None:
+    [case] = [case for case in CASES if case.id == "seccomp/pod-Unconfined"]
+
+    def program() -> None:
+        k8s.core.v1.Pod("unconfined", metadata=case.pod()["metadata"], spec=case.pod()["spec"])
+
+    document = report_document([TargetResult("tenant/unconfined", check_program(program))])
+    named = {(row["rule"], row["control"], row["level"]) for row in json.loads(json.dumps(document))["violations"]}
+    assert named == {
+        ("pss-baseline-seccomp", "Seccomp", "baseline"),
+        ("pss-restricted-seccomp", "Seccomp", "restricted"),
+    }
+    assert document["summary"] == "1 targets checked: 4 mandatory and 0 advisory violations, 0 errors"
+
+
+def test_rules_command_shows_the_level() -> None:
+    result = runner.invoke(app, ["policy", "rules"])
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["KIND", "ENFORCEMENT", "LEVEL", "RULE", "DESCRIPTION"]
+    assert any(line.split()[2:4] == ["restricted", "pss-restricted-volume-types"] for line in lines)
+    assert any(line.split()[2:4] == ["-", "pinned-image-tags"] for line in lines)

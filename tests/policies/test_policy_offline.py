@@ -21,7 +21,7 @@ from policies.offline import (
     evaluate,
     has_mandatory,
 )
-from policies.registry import ConfigError, Enforcement
+from policies.registry import ConfigError, Enforcement, Level
 from tests.policies.factories import (
     TENANT_NS,
     default_deny,
@@ -78,11 +78,13 @@ def test_privileged_pod_is_caught() -> None:
     violations = check_program(privileged_pod_program)
     assert violations == [
         Violation(
-            rule="no-privileged-containers",
+            rule="pss-baseline-privileged-containers",
             enforcement=Enforcement.MANDATORY,
             resource_type="kubernetes:core/v1:Pod",
             resource_name="miner",
-            message="container 'app' is privileged",
+            message="container 'app' is privileged (securityContext.privileged: true)",
+            control="Privileged Containers",
+            level=Level.BASELINE,
         )
     ]
     assert has_mandatory(violations)
@@ -96,10 +98,11 @@ def test_node_port_service_is_caught_by_a_stack_rule() -> None:
 
 
 def test_configuration_sets_levels_and_properties() -> None:
-    advisory = check_program(privileged_pod_program, {"no-privileged-containers": "advisory"})
+    advisory = check_program(privileged_pod_program, {"pss-baseline-privileged-containers": "advisory"})
     assert [v.enforcement for v in advisory] == [Enforcement.ADVISORY]
     assert not has_mandatory(advisory)
-    assert check_program(privileged_pod_program, {"no-privileged-containers": {"enforcementLevel": "disabled"}}) == []
+    disabled = {"pss-baseline-privileged-containers": {"enforcementLevel": "disabled"}}
+    assert check_program(privileged_pod_program, disabled) == []
     everything_advisory = check_program(node_port_program, {"all": "advisory"})
     assert {v.enforcement for v in everything_advisory} == {Enforcement.ADVISORY}
     with pytest.raises(ConfigError):

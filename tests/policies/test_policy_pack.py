@@ -22,8 +22,8 @@ from pulumi_policy import policy as policy_module
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policies.pack import PACK_NAME, build_policies, initial_config, to_policy
-from policies.registry import ConfigError, Enforcement, ResourceRule, validate_pack_config
-from policies.rules import RULES
+from policies.registry import RENAMED_RULES, ConfigError, Enforcement, ResourceRule, validate_pack_config
+from policies.rules import BY_NAME, RULES
 from tests.policies.factories import deployment, pod_spec, service, tenant_stack
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -108,12 +108,12 @@ def test_rule_names_are_valid_policy_names() -> None:
 
 
 def test_resource_policy_reports_through_crossguard_callback() -> None:
-    policy = resource_policy("no-privileged-containers")
+    policy = resource_policy("pss-baseline-privileged-containers")
     spec = pod_spec()
     spec["containers"][0]["securityContext"]["privileged"] = True
     violations = Violations()
     policy.validate(resource_args("kubernetes:apps/v1:Deployment", deployment(spec)), violations)
-    assert violations == [("container 'app' is privileged", None)]
+    assert violations == [("container 'app' is privileged (securityContext.privileged: true)", None)]
 
 
 def test_resource_policy_skips_other_types() -> None:
@@ -167,6 +167,11 @@ def test_pack_config_validation() -> None:
     validate_pack_config(RULES, {"all": "advisory", "pvc-size-cap": {"maxSize": "5Gi", "enforcementLevel": "advisory"}})
     with pytest.raises(ConfigError, match="unknown rule"):
         validate_pack_config(RULES, {"no-such-rule": "mandatory"})
+    with pytest.raises(ConfigError, match="renamed: configure 'pss-baseline-host-ports'"):
+        validate_pack_config(RULES, {"no-host-ports": "advisory"})
+    for old_name, new_names in RENAMED_RULES.items():
+        assert old_name not in BY_NAME
+        assert all(name in BY_NAME for name in new_names)
     with pytest.raises(ConfigError, match="unknown configuration properties"):
         validate_pack_config(RULES, {"pvc-size-cap": {"maxsize": "5Gi"}})
     with pytest.raises(ConfigError, match="enforcement level"):
@@ -191,7 +196,7 @@ def test_defaults_are_copies() -> None:
 def test_initial_config_lists_configurable_rules() -> None:
     config = initial_config()
     assert config["pvc-storage-class"] == {"allowedStorageClasses": ["gp3-encrypted"]}
-    assert "no-privileged-containers" in config  # exemptNamespaces
+    assert config["pss-baseline-privileged-containers"] == {"exemptNamespaces": ["kube-system"]}
     assert "pinned-image-tags" not in config
 
 

@@ -10,9 +10,14 @@ from policies.registry import ResourceView
 from policies.rules.tenant import STACK_RULES
 from tests.policies.conftest import Collector
 from tests.policies.factories import (
+    BASE_DOMAIN,
+    HOST_SUFFIX,
+    PLATFORM_HOST,
     TENANT_NS,
+    VERIFIED_DOMAIN,
     deep,
     default_deny,
+    dns_record,
     egress_internet,
     ingress,
     namespace,
@@ -25,6 +30,8 @@ from tests.policies.factories import (
 )
 
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CUSTOM_HOSTNAME = "cloudflare:index/customHostname:CustomHostname"
+ORIGIN_CA = "cloudflare:index/originCaCertificate:OriginCaCertificate"
 
 
 def check(rule_name: str, views: list[ResourceView], report: Collector, **config: Any) -> Collector:
@@ -237,3 +244,70 @@ def test_ingress_class_annotation_and_config(report: Collector) -> None:
     props["metadata"]["annotations"] = {"kubernetes.io/ingress.class": "platform"}
     views = replace(tenant_stack(), "web-ing", props)
     assert not check("tenant-ingress-tls", views, report, ingressClass="platform")
+
+
+# --- whose hosts ----------------------------------------------------------------------------------
+
+
+def test_the_rule_lists_match_the_programs_lists() -> None:
+    from policies.rules.tenant import PLATFORM_NAMESPACE_PREFIXES, PLATFORM_NAMESPACES
+    from programs.tenant import identity
+
+    assert set(PLATFORM_NAMESPACES) == identity.PLATFORM_NAMESPACES
+    assert set(PLATFORM_NAMESPACE_PREFIXES) == set(identity.RESERVED_PREFIXES)
+
+
+@pytest.mark.parametrize("name", ["kube-system", "default", "ingress-nginx", "openshift-ingress", "cattle-system"])
+def test_a_tenant_namespace_is_never_a_platform_namespace(name: str, report: Collector) -> None:
+    taken = namespace()
+    taken["metadata"]["name"] = name
+    check("tenant-namespace-containment", replace(tenant_stack(), "ns", taken), report)
+    assert f"the tenant Namespace {name!r} is a namespace of the cluster or the platform" in report.text()
+
+
+OTHER_TENANTS_HOST = f"web-acme-web-zzzz9999.{BASE_DOMAIN}"
+
+
+@pytest.mark.parametrize(
+    ("name", "props", "expected"),
+    [
+        ("web-ing", ingress((OTHER_TENANTS_HOST,)), f"the Ingress host {OTHER_TENANTS_HOST!r}"),
+        ("web-ing", ingress(("other.example.com",)), "the Ingress host 'other.example.com'"),
+        ("web-ing", ingress((PLATFORM_HOST,), ("api.controlplane.test",)), "TLS host 'api.controlplane.test'"),
+        ("web-ing", ingress((f"web.{BASE_DOMAIN}",)), f"'web.{BASE_DOMAIN}'"),
+        ("web-ing", ingress((f"x-{HOST_SUFFIX}.evil.example",)), f"'x-{HOST_SUFFIX}.evil.example'"),
+        ("dns", {**dns_record(), "name": VERIFIED_DOMAIN}, "the DNS record 'shop.example.com'"),
+    ],
+)
+def test_hosts_that_are_not_the_namespaces_own_are_refused(
+    name: str, props: dict[str, Any], expected: str, report: Collector
+) -> None:
+    check("tenant-hosts-owned", replace(tenant_stack(), name, props), report)
+    assert expected in report.text()
+    assert "neither this namespace's platform hostname nor one of its verified domains" in report.text()
+
+
+def test_custom_hostnames_and_certificates_are_checked_too(report: Collector) -> None:
+    views = [
+        *tenant_stack(),
+        view(CUSTOM_HOSTNAME, {"zoneId": "zone", "hostname": VERIFIED_DOMAIN, "ssl": {"type": "dv"}}, "ok"),
+        view(CUSTOM_HOSTNAME, {"zoneId": "zone", "hostname": "victim.example.com", "ssl": {"type": "dv"}}, "bad"),
+        view(ORIGIN_CA, {"hostnames": [PLATFORM_HOST, VERIFIED_DOMAIN]}, "cert"),
+    ]
+    check("tenant-hosts-owned", views, report)
+    assert [resource.name for resource in report.resources if resource is not None] == ["bad", "cert"]
+
+
+def test_without_its_suffix_label_no_platform_host_is_owned(report: Collector) -> None:
+    unlabelled = namespace()
+    del unlabelled["metadata"]["labels"]["controlplane.io/host-suffix"]
+    check("tenant-hosts-owned", replace(tenant_stack(), "ns", unlabelled), report)
+    assert f"{PLATFORM_HOST!r}" in report.text()
+    assert f"{VERIFIED_DOMAIN!r}" not in report.text()
+
+
+def test_a_configured_base_domain_must_be_the_declared_one(report: Collector) -> None:
+    assert not check("tenant-hosts-owned", tenant_stack(), report, baseDomain=BASE_DOMAIN)
+    check("tenant-hosts-owned", tenant_stack(), report, baseDomain="apps.other.net")
+    assert "declares base domain 'apps.example.net', not 'apps.other.net'" in report.text()
+    assert f"{PLATFORM_HOST!r}" in report.text()

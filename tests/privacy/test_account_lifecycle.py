@@ -18,7 +18,7 @@ from controlplane.deployments.models import Namespace
 from controlplane.notifications.service import notify
 from controlplane.runtime import Runtime
 from tests.support.engine_double import calls, script
-from tests.support.live import Live
+from tests.support.live import FUNDS, Live
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 form, from the EIP's own examples
 PHONE_HASH = bytes.fromhex("ab" * 32)
@@ -31,6 +31,7 @@ LEFTOVERS = {
     "namespaces": "SELECT count(*) FROM namespaces WHERE id = :ns OR account_id = :id",
     "apps": "SELECT count(*) FROM apps WHERE namespace_id = :ns",
     "operations": "SELECT count(*) FROM operations WHERE namespace_id = :ns",
+    "revisions": "SELECT count(*) FROM namespace_revisions WHERE namespace_id = :ns OR author_account_id = :id",
     "notifications": "SELECT count(*) FROM notifications WHERE account_id = :id",
     "billing link": "SELECT count(*) FROM billing_accounts WHERE account_id = :id",
     "idempotency records": "SELECT count(*) FROM idempotency_records WHERE account_id = :id",
@@ -96,23 +97,33 @@ def test_export_holds_everything_about_the_caller(live: Live) -> None:
     assert [k["prefix"] for k in exported["api_keys"]] == [live.headers["Authorization"].split()[1][:16]]
     [namespace] = exported["namespaces"]
     assert namespace["apps"][0]["image"] == "ghcr.io/acme/web:1.2.3"
+    [revision] = namespace["revisions"]
+    assert (revision["generation"], revision["outcome"], revision["author"]["kind"]) == (1, "applied", "account")
+    assert revision["config"]["apps"][0]["env"] == {"MODE": "production"}
     assert [op["kind"] for op in namespace["operations"]] == ["up"]
     assert any(log["route"] == "/v1/namespaces" for log in exported["api_logs"])
-    assert [entry["amount"] for entry in exported["billing"]["ledger"]] == [5_000_000]
+    assert [entry["amount"] for entry in exported["billing"]["ledger"]] == [FUNDS, 5_000_000]  # the test's, theirs
     assert exported["deposits"] == []
     assert [n["title"] for n in exported["notifications"]] == ["Hello"]
     assert "secret_hash" not in str(exported)
 
 
-def test_configs_archive_has_every_namespace_in_the_config_format(live: Live) -> None:
+def test_configs_archive_has_every_namespace_and_its_revisions_in_the_config_format(live: Live) -> None:
     live.create("shop")
     live.create("blog")
+    scaled = live.client.patch("/v1/namespaces/shop/apps/web", json={"replicas": 5}, headers=live.headers)
+    assert scaled.status_code == 202
     response = live.client.get("/v1/account/configs", headers=live.headers)
     assert response.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(archive.namelist()) == ["blog.yaml", "shop.yaml"]
+    assert sorted(archive.namelist()) == [
+        "blog.yaml", "revisions/blog/1.yaml", "revisions/shop/1.yaml", "revisions/shop/2.yaml", "shop.yaml",
+    ]  # fmt: skip
     single = live.client.get("/v1/namespaces/shop/config", headers=live.headers).text
     assert yaml.safe_load(archive.read("shop.yaml")) == yaml.safe_load(single)
+    first = live.client.get("/v1/namespaces/shop/config?generation=1", headers=live.headers).text
+    assert yaml.safe_load(archive.read("revisions/shop/1.yaml")) == yaml.safe_load(first)
+    assert yaml.safe_load(archive.read("revisions/shop/2.yaml")) == yaml.safe_load(single)
 
 
 def test_deletion_needs_the_confirmation_and_a_person(live: Live) -> None:

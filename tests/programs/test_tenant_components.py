@@ -9,7 +9,14 @@ import pulumi
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from programs.components.common import LABEL_ACCOUNT, LABEL_NAMESPACE
+from programs.components.common import (
+    ANNOTATION_BASE_DOMAIN,
+    ANNOTATION_CUSTOM_DOMAINS,
+    ANNOTATION_DISPLAY_NAME,
+    LABEL_ACCOUNT,
+    LABEL_HOST_SUFFIX,
+    LABEL_NAMESPACE,
+)
 from programs.components.tenant import (
     AppDns,
     AppDnsArgs,
@@ -30,7 +37,8 @@ from programs.mocking import RecordingMocks
 from programs.tenant.samples import PLACEHOLDER_CSR, PLACEHOLDER_KEY, ZONE_ID
 from tests.programs.conftest import Runner
 
-NAMESPACE = "acme"
+NAMESPACE = "t-acme0001"
+NAMESPACE_ID = "0f" * 16
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -45,7 +53,12 @@ CUSTOM_HOSTNAME = "cloudflare:index/customHostname:CustomHostname"
 def namespace_args(**overrides: Any) -> TenantNamespaceArgs:
     fields: dict[str, Any] = {
         "name": NAMESPACE,
+        "namespace_id": NAMESPACE_ID,
         "account_id": "acct-1",
+        "host_suffix": "acme0001",
+        "display_name": "acme",
+        "base_domain": "apps.example.net",
+        "verified_domains": ("shop.example.com",),
         "pod_security_version": "v1.34",
         "quota": QuotaArgs(pods=5, cpu_millicores=1250, memory_mib=1280, storage_gib=10, persistent_volume_claims=1),
         "max_container_cpu_millicores": 4000,
@@ -66,9 +79,11 @@ def workload_args(**overrides: Any) -> AppWorkloadArgs:
         "ports": (ContainerPort(name="http", port=8080, public=True), ContainerPort(name="metrics", port=9090)),
         "env": {"A": "1"},
         "health_check_path": "/healthz",
-        "labels": {LABEL_ACCOUNT: "acct-1", LABEL_NAMESPACE: NAMESPACE},
+        "labels": {LABEL_ACCOUNT: "acct-1", LABEL_NAMESPACE: NAMESPACE_ID},
         "ingress": AppIngressArgs(
-            hosts=("web-acme.apps.example.net", "shop.example.com"), ingress_class="nginx", tls_secret_name="origin-tls"
+            hosts=("web-acme-acme0001.apps.example.net", "shop.example.com"),
+            ingress_class="nginx",
+            tls_secret_name="origin-tls",
         ),
     }
     return AppWorkloadArgs(**(fields | overrides))
@@ -79,12 +94,19 @@ def workload_args(**overrides: Any) -> AppWorkloadArgs:
 
 def test_namespace_is_restricted_and_tied_to_its_account(run: Runner) -> None:
     mocks = run(lambda: TenantNamespace(NAMESPACE, namespace_args()))
-    labels = mocks.named("kubernetes:core/v1:Namespace", NAMESPACE).inputs["metadata"]["labels"]
+    metadata = mocks.named("kubernetes:core/v1:Namespace", NAMESPACE).inputs["metadata"]
+    labels = metadata["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
         assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.34"
     assert labels[LABEL_ACCOUNT] == "acct-1"
-    assert labels[LABEL_NAMESPACE] == NAMESPACE
+    assert labels[LABEL_NAMESPACE] == NAMESPACE_ID
+    assert labels[LABEL_HOST_SUFFIX] == "acme0001"
+    assert metadata["annotations"] == {
+        ANNOTATION_DISPLAY_NAME: "acme",
+        ANNOTATION_BASE_DOMAIN: "apps.example.net",
+        ANNOTATION_CUSTOM_DOMAINS: "shop.example.com",
+    }
 
 
 def test_namespace_quota_and_limit_range_follow_the_arguments(run: Runner) -> None:
@@ -236,8 +258,10 @@ def test_app_ingress_serves_every_host_over_tls(run: Runner) -> None:
     mocks = run(lambda: AppWorkload("web", workload_args()))
     spec = mocks.named(INGRESS, "web").inputs["spec"]
     assert spec["ingressClassName"] == "nginx"
-    assert spec["tls"] == [{"hosts": ["web-acme.apps.example.net", "shop.example.com"], "secretName": "origin-tls"}]
-    assert [rule["host"] for rule in spec["rules"]] == ["web-acme.apps.example.net", "shop.example.com"]
+    assert spec["tls"] == [
+        {"hosts": ["web-acme-acme0001.apps.example.net", "shop.example.com"], "secretName": "origin-tls"}
+    ]
+    assert [rule["host"] for rule in spec["rules"]] == ["web-acme-acme0001.apps.example.net", "shop.example.com"]
     backend = spec["rules"][0]["http"]["paths"][0]["backend"]
     assert backend == {"service": {"name": "web", "port": {"name": "http"}}}
 
@@ -275,7 +299,7 @@ def test_released_volume_keeps_the_reference_but_not_the_claim(run: Runner) -> N
 def test_app_exposes_its_volume_id_and_hostnames(mocks: RecordingMocks) -> pulumi.Output[None]:
     volume = AppVolumeArgs(size_gib=10, mount_path="/data", storage_class="gp3-encrypted")
     workload = AppWorkload("web", workload_args(volume=volume))
-    assert workload.hostnames == ["web-acme.apps.example.net", "shop.example.com"]
+    assert workload.hostnames == ["web-acme-acme0001.apps.example.net", "shop.example.com"]
 
     def check(volume_id: str | None) -> None:
         assert volume_id == "pvc-web"
@@ -300,7 +324,7 @@ def test_app_arguments_are_validated() -> None:
 def origin_args(**overrides: Any) -> OriginTlsArgs:
     fields: dict[str, Any] = {
         "namespace": NAMESPACE,
-        "hostnames": ("web-acme.apps.example.net", "api-acme.apps.example.net"),
+        "hostnames": ("web-acme-acme0001.apps.example.net", "api-acme-acme0001.apps.example.net"),
         "csr": SecretStr(PLACEHOLDER_CSR),
         "private_key": SecretStr(PLACEHOLDER_KEY),
     }
@@ -312,7 +336,10 @@ def test_origin_certificate_uses_the_supplied_csr_and_becomes_a_tls_secret(run: 
     certificate = mocks.named("cloudflare:index/originCaCertificate:OriginCaCertificate", NAMESPACE)
     assert certificate.inputs["csr"] == PLACEHOLDER_CSR
     assert "csr" in certificate.secret_paths
-    assert certificate.inputs["hostnames"] == ["api-acme.apps.example.net", "web-acme.apps.example.net"]
+    assert certificate.inputs["hostnames"] == [
+        "api-acme-acme0001.apps.example.net",
+        "web-acme-acme0001.apps.example.net",
+    ]
     assert certificate.inputs["requestType"] == "origin-ecc"
     assert certificate.inputs["requestedValidity"] == 5475
     secret = mocks.named(SECRET, NAMESPACE)
@@ -336,7 +363,7 @@ def test_origin_tls_refuses_what_is_not_pem() -> None:
 def dns_args(**overrides: Any) -> AppDnsArgs:
     fields: dict[str, Any] = {
         "zone_id": ZONE_ID,
-        "hostname": "web-acme.apps.example.net",
+        "hostname": "web-acme-acme0001.apps.example.net",
         "target": "lb-1.elb.us-east-1.amazonaws.com",
         "publish_record": True,
         "custom_domains": ("shop.example.com",),
@@ -349,7 +376,7 @@ def test_dns_record_is_a_proxied_cname_to_the_load_balancer(run: Runner) -> None
     record = mocks.named(DNS_RECORD, "web").inputs
     assert record == {
         "zoneId": ZONE_ID,
-        "name": "web-acme.apps.example.net",
+        "name": "web-acme-acme0001.apps.example.net",
         "type": "CNAME",
         "content": "lb-1.elb.us-east-1.amazonaws.com",
         "proxied": True,

@@ -12,6 +12,8 @@ from programs.mocking import DeclaredResource, RecordingMocks
 from programs.tenant import LifecycleState, Tenant, TenantSpec, quota_for, tenant_program
 from programs.tenant.samples import (
     LOAD_BALANCER_HOSTNAME,
+    SAMPLE_HOST_SUFFIX,
+    SAMPLE_NAMESPACE_ID,
     multi_app_spec,
     platform_settings,
     spec_with_apps,
@@ -149,7 +151,14 @@ def test_the_quota_covers_replicas_and_one_surge_pod_per_rolled_app() -> None:
 
 
 def test_an_empty_namespace_has_its_guard_rails_and_nothing_else(run: Runner) -> None:
-    spec = TenantSpec(namespace="empty", account_id="a1", platform=platform_settings())
+    spec = TenantSpec(
+        namespace="t-empty000",
+        namespace_id="e" * 32,
+        display_name="empty",
+        host_suffix="empty000",
+        account_id="a1",
+        platform=platform_settings(),
+    )
     kinds_declared = sorted({r.inputs["kind"] for r in declare(run, spec).custom_resources()})
     assert kinds_declared == ["LimitRange", "Namespace", "NetworkPolicy", "ResourceQuota"]
 
@@ -172,7 +181,8 @@ def test_every_object_lives_in_the_namespace_and_carries_the_account_labels(run:
         if manifest["kind"] != "Namespace":
             assert metadata["namespace"] == "acme-shop", manifest
         assert metadata["labels"]["controlplane.io/account"] == "acct-0001", manifest
-        assert metadata["labels"]["controlplane.io/namespace"] == "acme-shop", manifest
+        assert metadata["labels"]["controlplane.io/namespace"] == SAMPLE_NAMESPACE_ID, manifest
+        assert metadata["labels"]["controlplane.io/host-suffix"] == SAMPLE_HOST_SUFFIX, manifest
 
 
 def test_no_rbac_object_is_declared(run: Runner) -> None:
@@ -203,14 +213,14 @@ def test_outputs_per_app(mocks: RecordingMocks) -> pulumi.Output[None]:
         namespace, apps = values
         assert namespace == "acme-shop"
         web, api, worker = apps["web"], apps["api"], apps["worker"]
-        assert web["hostnames"] == ["web-acme-shop.apps.example.net", "shop.example.com", "www.example.org"]
+        assert web["hostnames"] == ["web-acme-shop-k3x9q2ab.apps.example.net", "shop.example.com", "www.example.org"]
         assert web["routed"] is True
         assert web["dns_record"] is True
         assert web["certificate"] == {"issuer": "cloudflare-origin-ca", "expires_on": "2041-01-01 00:00:00 +0000 UTC"}
         assert web["custom_hostnames"]["shop.example.com"]["status"] == "pending"
         assert web["volume_id"] is None
         assert api["volume_id"] == "pvc-api"
-        assert api["hostnames"] == ["api-acme-shop.apps.example.net"]
+        assert api["hostnames"] == ["api-acme-shop-k3x9q2ab.apps.example.net"]
         assert worker["hostnames"] == []
         assert worker["platform_hostname"] is None
         assert worker["certificate"] is None

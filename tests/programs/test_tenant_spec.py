@@ -70,9 +70,13 @@ def no_origin_tls(data: dict[str, Any]) -> None:
     data["origin_tls"] = None
 
 
-def long_names(data: dict[str, Any]) -> None:
-    data["namespace"] = "n" * 30
-    app(data, 0)["name"] = "a" * 40  # '<app>-<namespace>' is 71 characters: no longer one DNS label
+def own_ingress_namespace(data: dict[str, Any]) -> None:
+    data["namespace"] = "edge"
+    data["platform"] = {**data["platform"], "ingress_namespace": "edge"}
+
+
+def unverified_domain(data: dict[str, Any]) -> None:
+    data["verified_domains"] = ("www.example.org",)
 
 
 def unknown_field(data: dict[str, Any]) -> None:
@@ -89,8 +93,20 @@ CASES: dict[str, tuple[Mutation, str, str]] = {
     "app name starting with a digit": (set_app(0, name="1web"), "apps.0.name", "not a DNS label"),
     "namespace not a DNS label": (setter("namespace", "Acme Shop"), "namespace", "not a DNS label"),
     "reserved namespace": (setter("namespace", "kube-system"), "namespace", "reserved"),
-    "ingress namespace": (setter("namespace", "ingress-nginx"), "namespace", "ingress controller"),
-    "hostname label too long": (long_names, "apps[0].name", "exceeds 63 characters"),
+    "platform ingress namespace": (setter("namespace", "ingress-nginx"), "namespace", "reserved"),
+    "openshift namespace": (setter("namespace", "openshift-config"), "namespace", "reserved"),
+    "configured ingress namespace": (own_ingress_namespace, "namespace", "ingress controller"),
+    "display name not a DNS label": (setter("display_name", "Acme Shop"), "display_name", "not a DNS label"),
+    "host suffix shape": (setter("host_suffix", "ab-c"), "host_suffix", "String should match pattern"),
+    "namespace id": (setter("namespace_id", "not an id!"), "namespace_id", "label value"),
+    "custom domain not verified": (unverified_domain, "apps[0].custom_domains[0]", "not a verified domain"),
+    "custom domain in the cluster": (
+        set_app(0, custom_domains=("kubernetes.default.svc.cluster.local",)),
+        "apps.0.custom_domains",
+        "cluster-internal",
+    ),
+    "custom domain localhost": (set_app(0, custom_domains=("app.localhost",)), "apps.0.custom_domains", "local"),
+    "custom domain IP address": (set_app(0, custom_domains=("10.0.0.1",)), "apps.0.custom_domains", "hostname"),
     "account id": (setter("account_id", "acct 1"), "account_id", "label value"),
     "volume too small": (
         set_app(1, volume={"size_gib": 0, "mount_path": "/data"}),
@@ -124,6 +140,11 @@ CASES: dict[str, tuple[Mutation, str, str]] = {
     ),
     "custom domain wildcard": (set_app(0, custom_domains=("*.example.com",)), "apps.0.custom_domains", "hostname"),
     "custom domain on two apps": (duplicate_domain, "apps[1].custom_domains[0]", "already used"),
+    "custom domain under a reserved zone": (
+        lambda data: set_platform(reserved_zones=("example.com",))(data),
+        "apps[0].custom_domains[0]",
+        "platform's own zone 'example.com'",
+    ),
     "custom domain without a public port": (
         set_app(2, custom_domains=("worker.example.com",)),
         "apps.2",

@@ -2,7 +2,8 @@
 
 The reconcile jobs run in real RQ work-horses (forked processes), so calls are recorded in Redis, and a test
 scripts the outcomes of the next runs by pushing onto a Redis list: ``ok``, ``changed``, ``error``, ``busy``,
-``policy``, ``timeout``. A delay (seconds) makes a run last, to let a test act while it is in progress.
+``policy``, ``timeout``, ``unavailable`` (a tool went missing mid-run). A delay (seconds) makes a run last, to let a
+test act while it is in progress. :func:`set_tools_missing` makes the engine report its tools missing before any run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from redis import Redis
 from controlplane.engine.interface import (
     EngineError,
     EngineEvent,
+    EngineUnavailable,
     EventSink,
     PolicyViolation,
     RunKind,
@@ -30,12 +32,18 @@ CALLS = "engine-double:calls"
 SCRIPT = "engine-double:script"
 DELAY = "engine-double:delay"
 STARTED = "engine-double:started"
+TOOLS_MISSING = "engine-double:tools-missing"
+MISSING_MESSAGE = "the pulumi CLI was not found: run scripts/install-tools"
 
 
 class RecordingEngine:
     def __init__(self, settings: Settings) -> None:
         assert settings.redis_url is not None
         self.redis = Redis.from_url(settings.redis_url)
+
+    def check_available(self) -> None:
+        if self.redis.get(TOOLS_MISSING):
+            raise EngineUnavailable(MISSING_MESSAGE)
 
     def run(self, kind: RunKind, stack_name: str, spec: TenantSpec | None, on_event: EventSink) -> RunResult:
         self.redis.rpush(CALLS, json.dumps(_describe(kind, stack_name, spec)))
@@ -50,6 +58,8 @@ class RecordingEngine:
             raise StackBusy("another update holds the stack's lock")
         if outcome == "timeout":
             raise RunTimedOut("the run passed its limit; interrupted 1 pulumi process(es) with SIGINT")
+        if outcome == "unavailable":
+            raise EngineUnavailable(MISSING_MESSAGE)
         if outcome == "policy":
             raise PolicyViolation("refused by policy: pinned-image-tags", ["pinned-image-tags"])
         changes = {"update": 1, "same": 5} if outcome == "changed" else {"same": 6}
@@ -68,6 +78,10 @@ def _describe(kind: RunKind, stack_name: str, spec: TenantSpec | None) -> dict[s
     if spec is not None:
         described["lifecycle"] = spec.lifecycle.value
         described["apps"] = {app.name: {"image": app.image, "replicas": app.replicas} for app in spec.apps}
+        # What reaches shared space: the Kubernetes namespace, the labels' ids, every host the apps answer on.
+        described["namespace"] = spec.namespace
+        described["labels"] = {"account": spec.account_id, "namespace": spec.namespace_id}
+        described["hosts"] = {app.name: list(spec.hostnames(app)) for app in spec.apps}
     return described
 
 
@@ -77,3 +91,10 @@ def calls(redis: Redis) -> list[dict[str, Any]]:
 
 def script(redis: Redis, *outcomes: str) -> None:
     redis.rpush(SCRIPT, *outcomes)
+
+
+def set_tools_missing(redis: Redis, missing: bool) -> None:
+    if missing:
+        redis.set(TOOLS_MISSING, "1")
+    else:
+        redis.delete(TOOLS_MISSING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +16,11 @@ from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.principal import account_owner
 from controlplane.accounts.scopes import TENANT_SCOPES
 from controlplane.accounts.service import create_account
+from controlplane.billing.ledger import credit
+from controlplane.billing.models import EntryKind, EntrySource
 from controlplane.deployments.models import Namespace
 from controlplane.runtime import Runtime
+from controlplane.settings import Settings
 
 APP: dict[str, Any] = {
     "name": "web",
@@ -31,6 +35,15 @@ APP: dict[str, Any] = {
 }
 
 
+FUNDS = 100_000_000  # 100 credits: months of APP
+
+
+def fund(session: Session, settings: Settings, account_id: uuid.UUID, amount: int) -> None:
+    """Credit the account (an operator's adjustment), as a test's starting balance."""
+    credit(session, settings, account_id, amount, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+           idempotency_key=f"test-funds-{uuid.uuid4()}")  # fmt: skip
+
+
 class Live:
     """An API client on real commits (jobs see the rows), with an account and its key, and a worker to drive."""
 
@@ -40,11 +53,14 @@ class Live:
         self.new_session = new_session
         self.headers = self.new_key()
 
-    def new_key(self, scopes: frozenset[str] | list[str] = TENANT_SCOPES) -> dict[str, str]:
+    def new_key(self, scopes: frozenset[str] | list[str] = TENANT_SCOPES, *, credits: int = FUNDS) -> dict[str, str]:
+        """A new account (with ``credits`` micro-credits: changes that raise the price need some) and its key."""
         with self.new_session() as session:
             account = create_account(session)
             owner = account_owner(account.id)
             key = issue_api_key(session, self.runtime.settings, owner, name="t", scopes=list(scopes), expires_at=None)
+            if credits:
+                fund(session, self.runtime.settings, account.id, credits)
             session.commit()
         return {"Authorization": f"Bearer {key.key}"}
 
@@ -81,6 +97,11 @@ class Live:
         """Jobs waiting in every queue."""
         return sum(queue.count for queue in self.runtime.worker_queues)
 
+    def empty_queues(self) -> None:
+        """Drop every waiting job, in every queue."""
+        for queue in self.runtime.worker_queues:
+            queue.empty()
+
     def scheduled(self) -> int:
         """Jobs scheduled for later (retries) in every queue."""
         return sum(queue.scheduled_job_registry.count for queue in self.runtime.worker_queues)
@@ -92,9 +113,21 @@ class Live:
             session.expunge_all()
             return namespace
 
-    def create(self, name: str = "shop", apps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def create(
+        self, name: str = "shop", apps: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         response = self.client.post("/v1/namespaces", json={"name": name, "apps": apps or [APP]},
-                                    headers=self.headers)  # fmt: skip
+                                    headers=headers or self.headers)  # fmt: skip
         assert response.status_code == 202, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    def row(self, name: str, headers: dict[str, str] | None = None) -> Namespace:
+        """The caller's namespace ``name`` as stored (names are per account: several accounts may use one)."""
+        response = self.client.get(f"/v1/namespaces/{name}", headers=headers or self.headers)
+        assert response.status_code == 200, response.text
+        with self.new_session() as session:
+            namespace = session.get(Namespace, uuid.UUID(response.json()["id"]))
+            assert namespace is not None
+            session.expunge_all()
+            return namespace

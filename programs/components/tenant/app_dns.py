@@ -16,7 +16,7 @@ from programs.components.declaration import Declaration, DeclarationSet
 
 def _custom_domains(value: tuple[str, ...]) -> tuple[str, ...]:
     for domain in value:
-        validation.hostname(domain, what="custom domain")
+        validation.custom_domain(domain)
     if len(set(value)) != len(value):
         raise ValueError("custom domains must be unique")
     return value
@@ -31,7 +31,7 @@ AUTOMATIC_TTL = 1
 
 class AppDnsArgs(ComponentArgs):
     zone_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    hostname: str = Field(description="the app's platform hostname, <app>-<namespace>.<base domain>")
+    hostname: str = Field(description="the app's platform hostname, <app>-<display name>-<suffix>.<base domain>")
     target: str = Field(description="CNAME target: the ingress controller's load balancer hostname")
     publish_record: bool = Field(description="false while the namespace is suspended: no public route")
     custom_domains: CustomDomains = ()
@@ -52,8 +52,9 @@ class AppDnsDeclarations(DeclarationSet):
 
 
 class AppDns(Component):
-    """`<app>-<namespace>.<base domain>` as a proxied CNAME to the load balancer, and one Cloudflare for SaaS
-    custom hostname per customer domain, each with a domain-validated edge certificate."""
+    """`<app>-<display name>-<suffix>.<base domain>` as a proxied CNAME to the load balancer, and one Cloudflare
+    for SaaS custom hostname per customer domain (verified ones only: the spec carries no other), each with a
+    domain-validated edge certificate."""
 
     record: cloudflare.DnsRecord | None
     custom_hostnames: dict[str, cloudflare.CustomHostname]

@@ -11,7 +11,11 @@ from pydantic import Field, field_validator, model_validator
 
 from programs.components import validation
 from programs.components.common import (
+    ANNOTATION_BASE_DOMAIN,
+    ANNOTATION_CUSTOM_DOMAINS,
+    ANNOTATION_DISPLAY_NAME,
     LABEL_ACCOUNT,
+    LABEL_HOST_SUFFIX,
     LABEL_K8S_MANAGED_BY,
     LABEL_NAMESPACE,
     MANAGED_BY,
@@ -43,8 +47,17 @@ class QuotaArgs(ComponentArgs):
 
 
 class TenantNamespaceArgs(ComponentArgs):
+    """`name` is the cluster name; `namespace_id`, `account_id` and `host_suffix` label every object of the
+    namespace; the Namespace itself is annotated with the display name, the base domain and the verified custom
+    domains (what the policy pack checks the stack's hosts against)."""
+
     name: str
+    namespace_id: str
     account_id: str
+    host_suffix: str
+    display_name: str
+    base_domain: str
+    verified_domains: tuple[str, ...] = ()
     pod_security_version: str = Field(pattern=r"^(latest|v1\.\d+)$")
     quota: QuotaArgs
     max_container_cpu_millicores: int = Field(ge=MIN_CONTAINER_CPU_MILLICORES)
@@ -57,10 +70,25 @@ class TenantNamespaceArgs(ComponentArgs):
     def _name(cls, value: str) -> str:
         return validation.dns1123_label(value, what="namespace")
 
-    @field_validator("account_id")
+    @field_validator("account_id", "namespace_id", "host_suffix")
     @classmethod
-    def _account_id(cls, value: str) -> str:
-        return validation.label_value(value, what="account id")
+    def _label_value(cls, value: str) -> str:
+        return validation.label_value(value, what="identity label")
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, value: str) -> str:
+        return validation.dns1123_label(value, what="display name")
+
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain(cls, value: str) -> str:
+        return validation.hostname(value, what="base domain")
+
+    @field_validator("verified_domains")
+    @classmethod
+    def _verified_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted({validation.custom_domain(domain) for domain in value}))
 
     @model_validator(mode="after")
     def _defaults_fit(self) -> Self:
@@ -71,11 +99,19 @@ class TenantNamespaceArgs(ComponentArgs):
         return self
 
     def labels(self) -> dict[str, str]:
-        """Labels tying every object of the namespace to its account."""
+        """Labels tying every object of the namespace to its account and its namespace (by id)."""
         return {
             LABEL_ACCOUNT: self.account_id,
-            LABEL_NAMESPACE: self.name,
+            LABEL_NAMESPACE: self.namespace_id,
+            LABEL_HOST_SUFFIX: self.host_suffix,
             LABEL_K8S_MANAGED_BY: MANAGED_BY,
+        }
+
+    def identity_annotations(self) -> dict[str, str]:
+        return {
+            ANNOTATION_DISPLAY_NAME: self.display_name,
+            ANNOTATION_BASE_DOMAIN: self.base_domain,
+            ANNOTATION_CUSTOM_DOMAINS: ",".join(self.verified_domains),
         }
 
 
@@ -118,7 +154,7 @@ class TenantNamespace(Component):
                     "metadata": k8s.meta.v1.ObjectMetaArgs(
                         name=args.name,
                         labels={**labels, **pod_security_labels("restricted", args.pod_security_version)},
-                        annotations=annotations,
+                        annotations={**args.identity_annotations(), **(annotations or {})},
                     )
                 },
             ),

@@ -10,7 +10,8 @@ Point the SDK at it with ``client.verify.base_url = fake.url`` (the service does
   or five wrong codes).
 
 Every request is recorded (path, form fields, basic-auth user) so tests can assert what was sent. :meth:`fail_next`
-makes the next call answer with a Twilio error instead.
+makes the next call answer with a Twilio error instead. The test suite and ``controlplane dev`` use the same
+server: under dev, ``on_code`` prints each code in the console, and :meth:`outbox` feeds ``GET /v1/dev/phone-codes``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.support.local_server import LocalHttpServer, reply_json
+from controlplane.devstack.local_server import LocalHttpServer, reply_json
 
 MAX_CHECK_ATTEMPTS = 5
+OUTBOX_SIZE = 100  # the most recent texts kept for the dev endpoint
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,15 @@ class RecordedRequest:
     path: str
     form: dict[str, str]
     account_sid: str | None
+
+
+@dataclass(frozen=True)
+class SentCode:
+    """One text the stand-in "sent": a person would have read ``code`` on the phone ``to``."""
+
+    to: str
+    code: str
+    sent_at: datetime
 
 
 @dataclass
@@ -49,16 +61,18 @@ class _Pending:
 @dataclass
 class FakeTwilioVerify(LocalHttpServer):
     account_sid: str = "AC" + "0" * 32
-    auth_token: str = "fake-auth-token"
+    auth_token: str = "fake-auth-token"  # noqa: S105 (the stand-in's own, well known)
     service_sid: str = "VA" + "1" * 32
     requests: list[RecordedRequest] = field(default_factory=list)
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    _outbox: list[SentCode] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    on_code: Callable[[SentCode], None] | None = None  # told of every text sent (dev prints it)
 
     @classmethod
-    def start(cls) -> FakeTwilioVerify:
-        fake = cls()
+    def start(cls, on_code: Callable[[SentCode], None] | None = None) -> FakeTwilioVerify:
+        fake = cls(on_code=on_code)
         fake.serve(_handler(fake), "fake-twilio")
         return fake
 
@@ -67,6 +81,12 @@ class FakeTwilioVerify(LocalHttpServer):
             self.requests.clear()
             self._pending.clear()
             self._failures.clear()
+            self._outbox.clear()
+
+    def outbox(self, to: str | None = None) -> list[SentCode]:
+        """The texts sent, newest first (only those to ``to`` when given)."""
+        with self._lock:
+            return [sent for sent in reversed(self._outbox) if to is None or sent.to == to]
 
     def code_for(self, to: str) -> str:
         """The code texted to ``to`` (E.164) by the latest verification still pending."""
@@ -115,6 +135,10 @@ class FakeTwilioVerify(LocalHttpServer):
             self._pending[to] = pending
         else:  # Twilio resends the same code while a verification is pending
             pending.channel = channel
+        sent = SentCode(to, pending.code, _now())
+        self._outbox = [*self._outbox[-(OUTBOX_SIZE - 1) :], sent]
+        if self.on_code is not None:
+            self.on_code(sent)
         return 201, self._instance(to, pending, "pending")
 
     def _check(self, path: str, form: dict[str, str]) -> tuple[int, Any]:

@@ -14,7 +14,10 @@ that a real node would send. The service under test uses ``Web3(HTTPProvider(rpc
     rpc.stop()
 
 Calls into the chain are serialised by ``rpc.lock``; hold it when you touch ``eth_tester`` while a request may be
-in flight.
+in flight. ``after_transaction`` is told of every transaction sent (``controlplane dev`` mines confirmations then).
+
+eth-tester and py-evm come with the ``dev`` extra: import this module only where they are wanted (the test suite,
+``controlplane dev``'s chain).
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from eth_tester import EthereumTester
-from eth_utils.toolz import identity
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.providers.eth_tester.middleware import request_formatters, result_formatters
+from web3.types import RPCEndpoint
 
-from tests.support.local_server import reply_json
+from controlplane.devstack.local_server import reply_json
 
 _SENDS_A_TRANSACTION = frozenset({"eth_call", "eth_estimateGas", "eth_sendTransaction", "eth_createAccessList"})
+_ADDS_A_TRANSACTION = frozenset({"eth_sendTransaction", "eth_sendRawTransaction"})
 _BLOOM_BYTES = 256
+
+
+def identity(value: Any) -> Any:
+    return value
 
 
 def to_wire(value: Any, key: str | None = None) -> Any:
@@ -61,6 +69,7 @@ class EvmRpc:
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="evm-rpc", daemon=True)
         self.requests: list[str] = []  # the method names called, in order
+        self.after_transaction: Callable[[], None] | None = None
         self.w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 30}))
 
     @classmethod
@@ -105,7 +114,9 @@ class EvmRpc:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
         if receipt["status"] != 1:
             raise RuntimeError(f"deployment failed: {receipt!r}")
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+        contract = self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+        assert isinstance(contract, Contract)
+        return contract
 
     def call(self, method: str, params: list[Any]) -> dict[str, Any]:
         """Answer one JSON-RPC call (without its id) as a node would."""
@@ -121,13 +132,17 @@ class EvmRpc:
             return {
                 "error": {"code": error.get("code", -32000), "message": str(error.get("message", "")), **_data(error)}
             }
-        formatter: Callable[[Any], Any] = result_formatters.get(method, identity) if result_formatters else identity
+        if method in _ADDS_A_TRANSACTION and self.after_transaction is not None:
+            self.after_transaction()
+        formatter: Callable[[Any], Any] = (
+            result_formatters.get(RPCEndpoint(method), identity) if result_formatters else identity
+        )
         return {"result": to_wire(formatter(response.get("result")))}
 
     def _request_params(self, method: str, params: list[Any]) -> list[Any]:
         if method in _SENDS_A_TRANSACTION and params and isinstance(params[0], dict) and not params[0].get("from"):
             params = [{**params[0], "from": self.eth_tester.get_accounts()[0]}, *params[1:]]
-        formatter: Callable[[Any], Any] = request_formatters.get(method, identity)
+        formatter: Callable[[Any], Any] = request_formatters.get(RPCEndpoint(method), identity)
         return list(formatter(params))
 
 

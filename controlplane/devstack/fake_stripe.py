@@ -9,12 +9,17 @@ Point the SDK at it with ``StripeClient(key, base_addresses={"api": fake.url})``
 Every request is recorded (path, the form fields as sent, the bearer key, the ``Idempotency-Key``). A second create
 with the same idempotency key answers the first session again, as Stripe does. :meth:`fail_next` makes the next
 call answer with a Stripe error instead. :func:`signed_headers` signs a webhook payload as Stripe documents it.
+
+Under ``controlplane dev`` the session's ``url`` is the dev checkout page (``checkout_page``), whose Pay button
+calls :meth:`FakeStripe.pay`: the session completes and the signed ``checkout.session.completed`` event is
+delivered to the platform's webhook, as Stripe would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -23,7 +28,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.support.local_server import LocalHttpServer, reply_json
+import httpx
+
+from controlplane.devstack.local_server import LocalHttpServer, reply_json
 
 
 @dataclass(frozen=True)
@@ -35,25 +42,76 @@ class RecordedRequest:
     idempotency_key: str | None
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """Where paid sessions are announced, and the endpoint's signing secret."""
+
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What the Pay button did: the session as it now is, and the webhook's answer."""
+
+    session: dict[str, Any]
+    already_paid: bool
+    delivered: bool
+    webhook_status: int | None
+    webhook_answer: str
+
+
 @dataclass
 class FakeStripe(LocalHttpServer):
     api_key: str = "sk_test_fake_" + "0" * 24
     requests: list[RecordedRequest] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    products: dict[str, str] = field(default_factory=dict)  # what each session sells, as the checkout page shows it
+    checkout_page: str = "https://checkout.stripe.com/c/pay/{session_id}"  # a session's url
+    webhook: Webhook | None = None
     _by_idempotency_key: dict[str, str] = field(default_factory=dict)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def start(cls) -> FakeStripe:
-        fake = cls()
+    def start(cls, checkout_page: str | None = None, webhook: Webhook | None = None) -> FakeStripe:
+        fake = cls(webhook=webhook)
+        if checkout_page is not None:
+            fake.checkout_page = checkout_page
         fake.serve(_handler(fake), "fake-stripe")
         return fake
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self.sessions.get(session_id)
+            return dict(found) if found is not None else None
+
+    def pay(self, session_id: str, timeout_s: float = 20.0) -> Payment:
+        """The person paid: complete the session and deliver the signed event to the webhook (once)."""
+        assert self.webhook is not None, "no webhook to announce payments to"
+        with self._lock:
+            session = self.sessions[session_id]
+            if session["status"] == "complete":
+                return Payment(dict(session), True, delivered=False, webhook_status=None, webhook_answer="")
+            session.update(status="complete", payment_status="paid")
+            paid = dict(session)
+        payload = json.dumps(event("evt_" + secrets.token_hex(12), "checkout.session.completed", paid)).encode()
+        try:
+            answer = httpx.post(
+                self.webhook.url,
+                content=payload,
+                headers=signed_headers(payload, self.webhook.secret),
+                timeout=timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            return Payment(paid, False, delivered=False, webhook_status=None, webhook_answer=f"not delivered: {exc}")
+        return Payment(paid, False, answer.is_success, webhook_status=answer.status_code, webhook_answer=answer.text)
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.sessions.clear()
+            self.products.clear()
             self._by_idempotency_key.clear()
             self._failures.clear()
 
@@ -101,12 +159,13 @@ class FakeStripe(LocalHttpServer):
             "metadata": _nested(form, "metadata"),
             "success_url": form["success_url"],
             "cancel_url": form.get("cancel_url"),
-            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "url": self.checkout_page.format(session_id=session_id),
             "created": created,
             "expires_at": created + 24 * 3600,
             "livemode": False,
         }
         self.sessions[session_id] = session
+        self.products[session_id] = form.get("line_items[0][price_data][product_data][name]", "")
         if idempotency_key:
             self._by_idempotency_key[idempotency_key] = session_id
         return 200, session
