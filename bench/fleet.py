@@ -223,6 +223,7 @@ def create_namespaces(prefix: str, count: int) -> None:
     rt = runtime()
     with rt.transaction() as session:
         account = create_account(session)
+        fund(session, account.id)
         ctx = Context(rt.settings, rt.redis)
         for index in range(count):
             app = AppIn.model_validate(
@@ -405,6 +406,15 @@ def create_account_id() -> uuid.UUID:
         return uuid.UUID(str(create_account(session).id))
 
 
+def fund(session: Any, account_id: uuid.UUID) -> None:
+    """Credit for the namespaces the account declares (a change that raises the price needs some)."""
+    from controlplane.billing.ledger import credit
+    from controlplane.billing.models import EntryKind, EntrySource
+
+    credit(session, runtime().settings, account_id, 10**12, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+           idempotency_key=f"bench-funds-{account_id}")  # fmt: skip
+
+
 def change_half(tag: str) -> int:
     """What a program change reaching half the stacks does to them: their declarations change (an env flag on the
     namespaces whose id is even), with no generation bump (no tenant edited anything). Returns the count."""
@@ -433,10 +443,11 @@ def seed_unchanged(count: int) -> None:
             text(
                 """
                 WITH made AS (
-                  INSERT INTO namespaces (id, account_id, name, desired_state, status, generation,
-                    observed_generation, observed_state, outputs, conditions, drift_detected, failure_count,
-                    created_at, updated_at)
-                  SELECT gen_random_uuid(), :account, 'seed-' || lpad(g::text, 5, '0'), 'active', 'ready', 1, 1,
+                  INSERT INTO namespaces (id, account_id, name, cluster_name, host_suffix, desired_state, status,
+                    generation, observed_generation, observed_state, outputs, conditions, drift_detected,
+                    failure_count, created_at, updated_at)
+                  SELECT gen_random_uuid(), :account, 'seed-' || lpad(g::text, 5, '0'),
+                    'seed-' || lpad(g::text, 5, '0'), 'sd' || lpad(g::text, 6, '0'), 'active', 'ready', 1, 1,
                     'active', '{}', '[]', false, 0, now(), now()
                   FROM generate_series(1, :count) g RETURNING id, name)
                 INSERT INTO apps (id, namespace_id, name, image, replicas, cpu_millicores, memory_mib, ports, env,
