@@ -83,6 +83,8 @@ def reconcile(namespace_id: str) -> str:
     runtime = get_runtime()
     ns_id = uuid.UUID(namespace_id)
     lock = StackLock(runtime.redis, stack_name_of(ns_id), runtime.settings.stack_lock_lease_s)
+    if _at_rest(runtime, ns_id, lock):
+        return "up to date"
     if not lock.acquire():
         _schedule(runtime, RECONCILE_JOB, namespace_id, "reconcile-busy", runtime.settings.stack_lock_lease_s / 2)
         return "stack busy: retry scheduled"
@@ -255,11 +257,43 @@ def _plan(runtime: Runtime, ns_id: uuid.UUID, cut_short: bool = False) -> Plan |
         )
 
 
+def _at_rest(runtime: Runtime, ns_id: uuid.UUID, lock: StackLock) -> bool:
+    """The common case of a fleet at rest, answered with one read and no stack lock or engine: the namespace is
+    settled and its stack holds what its desired state declares. Nothing is written. It cannot race a run: a run
+    clears ``applied_digest`` when it starts, and a run cut short (an update, a refresh, a drift check) leaves its
+    in-flight marker for the full path to recover."""
+    started = time.perf_counter()
+    with runtime.new_session(autocommit=True) as session:
+        namespace = session.get(Namespace, ns_id)
+        if namespace is None or namespace.applied_digest is None or not _settled(namespace):
+            return False
+        if lock.run_in_flight():
+            return False
+        try:
+            spec = build_tenant_spec(namespace, platform_settings(runtime.settings, runtime.redis))
+        except AppError:
+            return False
+        if digest_or_none(spec, runtime.settings) != namespace.applied_digest:
+            return False
+    observe_reconcile("up", OperationResult.SKIPPED, time.perf_counter() - started)
+    return True
+
+
+def _settled(namespace: Namespace) -> bool:
+    return (
+        namespace.status == Status.READY
+        and namespace.desired_state != DesiredState.DELETED
+        and namespace.observed_generation >= namespace.generation
+        and namespace.observed_state == namespace.desired_state
+        and namespace.rollout_id is None
+        and not namespace.drift_detected
+    )
+
+
 def _skip(session: Session, namespace: Namespace) -> None:
     """The stack already applies this desired state: mark it applied; a tenant's change gets a skipped operation.
     Nothing is written when nothing changes and no rollout waits for this namespace (the cheap, common case)."""
-    settled = namespace.observed_generation >= namespace.generation and namespace.status == Status.READY
-    if settled and namespace.rollout_id is None and namespace.observed_state == namespace.desired_state:
+    if _settled(namespace):
         return
     now = utcnow()
     if namespace.observed_generation < namespace.generation:

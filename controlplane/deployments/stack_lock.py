@@ -58,6 +58,10 @@ class StackLock:
         marker = self.redis.get(self.inflight_key)
         return marker is not None and marker != self.token.encode()
 
+    def run_in_flight(self) -> bool:
+        """A run is going on, or was cut short and not yet recovered (asked without holding the lock)."""
+        return bool(self.redis.exists(self.inflight_key))
+
     def run_started(self) -> None:
         self.redis.set(self.inflight_key, self.token)
 

@@ -7,6 +7,7 @@ SIGKILL), which lets the CLI write its state and release its lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -55,7 +56,10 @@ class PulumiEngine:
         # One PULUMI_HOME per worker (the worker command names itself; RQ forks a work-horse per job under it).
         worker = os.environ.get("CONTROLPLANE_WORKER_NAME", f"pid-{os.getpid()}")
         self.pulumi_home = self.data_dir / "pulumi-home" / worker
-        self.redact = PathRedactor.for_engine(settings, self.pulumi_home)
+
+    @functools.cached_property
+    def redact(self) -> PathRedactor:
+        return PathRedactor.for_engine(self.settings, self.pulumi_home)
 
     # --- the Engine interface -------------------------------------------------------------------------------
 

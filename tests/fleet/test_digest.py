@@ -8,7 +8,9 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from controlplane.deployments.models import DesiredState, Namespace, Operation
+from controlplane.deployments.reconcile import reconcile, stack_name_of
 from controlplane.deployments.service import Context, transition
+from controlplane.deployments.stack_lock import StackLock
 from controlplane.fleet.digest import applied_digest, program_version, provider_versions
 from controlplane.settings import Settings
 from programs.tenant import LifecycleState, TenantSpec
@@ -154,3 +156,34 @@ def test_operations_left_running_by_a_dead_worker_are_closed_by_the_next_run(liv
     assert result == "failed"
     assert error is not None
     assert "interrupted" in error
+
+
+def test_a_namespace_at_rest_is_answered_without_the_stack_lock(live: Live) -> None:
+    """The fleet at rest: a reconcile of a settled, unchanged namespace reads it, finds its digest applied and
+    returns, even while another holder has the stack's lock (it neither waits for it nor schedules a retry)."""
+    live.create()
+    live.work()
+    namespace = live.namespace("shop")
+    operations_before = live.client.get("/v1/namespaces/shop/operations", headers=live.headers).json()["items"]
+    holder = StackLock(live.runtime.redis, stack_name_of(namespace.id), 30)
+    assert holder.acquire()
+    try:
+        assert reconcile(str(namespace.id)) == "up to date"
+    finally:
+        holder.release()
+    assert live.scheduled() == 0
+    assert live.client.get("/v1/namespaces/shop/operations", headers=live.headers).json()["items"] == operations_before
+    assert [call["kind"] for call in calls(live.runtime.redis)] == ["up"]
+
+
+def test_a_run_cut_short_is_recovered_even_when_the_namespace_looks_at_rest(live: Live) -> None:
+    """A drift check killed mid-run leaves the namespace as it was (ready, digest applied) and its in-flight
+    marker: the next reconcile takes the lock and recovers the stack instead of answering at once."""
+    live.create()
+    live.work()
+    namespace = live.namespace("shop")
+    dead = StackLock(live.runtime.redis, stack_name_of(namespace.id), 30)
+    dead.run_started()  # what the killed holder left; its lease has run out
+    assert reconcile(str(namespace.id)) == "up to date"
+    assert [call["kind"] for call in calls(live.runtime.redis)] == ["up", "cancel", "refresh"]
+    assert not dead.run_in_flight()
