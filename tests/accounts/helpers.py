@@ -100,5 +100,13 @@ class SignIn:
         body = {"phone": phone, "code": code, "confirm_age_18": confirm_age_18}
         return self.client.post("/v1/auth/otp/verify", json=body)
 
+    def twice_with_wallet(self, key: LocalAccount) -> tuple[str, dict[str, str]]:
+        """Two sessions of one wallet's account, as two browsers would have: the first one's cookie, and the CSRF
+        header of the second, which the client now holds."""
+        assert self.with_wallet(key).status_code == 200
+        elsewhere = self.client.cookies["cp_session"]
+        self.client.cookies.clear()
+        return elsewhere, self.csrf_headers(self.with_wallet(key))
+
     def csrf_headers(self, response: httpx.Response) -> dict[str, str]:
         return {"X-CSRF-Token": response.json()["csrf_token"]}

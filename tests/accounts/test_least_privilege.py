@@ -75,12 +75,7 @@ def test_an_account_write_key_cannot_link_a_wallet_and_take_over(
 
 
 def test_the_victim_sees_and_ends_another_session(client: TestClient, sign_in: SignIn) -> None:
-    wallet = EthAccount.create()
-    sign_in.with_wallet(wallet)
-    elsewhere = client.cookies["cp_session"]
-    client.cookies.clear()
-    here = sign_in.with_wallet(wallet)
-    csrf = {"X-CSRF-Token": here.json()["csrf_token"]}
+    elsewhere, csrf = sign_in.twice_with_wallet(EthAccount.create())
     listed = client.get("/v1/account/sessions")
     assert listed.status_code == 200, listed.text
     items = listed.json()["items"]

@@ -67,11 +67,7 @@ def test_linking_signs_out_every_other_session_and_tells_the_person(
     client: TestClient, sign_in: SignIn, twilio: FakeTwilioVerify, db: Session
 ) -> None:
     wallet = EthAccount.create()
-    sign_in.with_wallet(wallet)
-    elsewhere = client.cookies["cp_session"]
-    client.cookies.clear()
-    here = sign_in.with_wallet(wallet)
-    csrf = {"X-CSRF-Token": here.json()["csrf_token"]}
+    elsewhere, csrf = sign_in.twice_with_wallet(wallet)
     started = client.post("/v1/account/phone/start", json={"phone": OTHER_PHONE}, headers=csrf)
     assert started.status_code == 202
     code = twilio.code_for(twilio.sent_to()[-1])

@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 import time
 
-import uvicorn
 import yaml
 
 from controlplane.api.app import create_app
+from tests.support.http_api import serving
 from tests.support.live import APP, Live
 
 
@@ -84,16 +84,7 @@ def test_a_slow_upload_never_delays_healthz(live: Live) -> None:
     document = b"- 1\n" * 150_000
     assert len(document) < live.runtime.settings.max_body_bytes
 
-    server = uvicorn.Server(uvicorn.Config(create_app(live.runtime), host="127.0.0.1", port=0, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(create_app(live.runtime)) as base:
         upload_done = threading.Event()
         upload_seconds: list[float] = []
 
@@ -119,6 +110,3 @@ def test_a_slow_upload_never_delays_healthz(live: Live) -> None:
         # upload's time): each took a small part of it, however fast this machine is.
         assert len(waits) >= 2
         assert max(waits) < upload_seconds[0] / 4, (waits, upload_seconds)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -7,15 +7,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 from controlplane.db import sqlalchemy_url
 from controlplane.embedded import EmbeddedPostgres
 from controlplane.migrations import upgrade
 from programs.tenant.identity import is_platform_namespace
+from tests.support.migrations import database_at
 
 DATABASE = "migration_0006"
 
@@ -23,15 +23,8 @@ DATABASE = "migration_0006"
 @pytest.fixture
 def old_database(postgres: EmbeddedPostgres) -> Iterator[str]:
     """A database migrated up to 0004 (the revision before tenant identities); dropped afterwards."""
-    admin = make_url(postgres.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    url = make_url(postgres.url).set(database=DATABASE).render_as_string(hide_password=False)
-    upgrade(url, "0004")
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {DATABASE} WITH (FORCE)")
+    with database_at(postgres, DATABASE, "0004") as url:
+        yield url
 
 
 def _account(conn: Connection) -> uuid.UUID:

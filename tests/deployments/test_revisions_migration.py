@@ -7,14 +7,13 @@ import json
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from controlplane.db import sqlalchemy_url
 from controlplane.embedded import EmbeddedPostgres
 from controlplane.migrations import upgrade
+from tests.support.migrations import database_at
 
 DATABASE = "migration_0007"
 WEB = {
@@ -28,15 +27,8 @@ WEB = {
 @pytest.fixture
 def old_database(postgres: EmbeddedPostgres) -> Iterator[str]:
     """A database migrated up to 0006 (the revision before revisions); dropped afterwards."""
-    admin = make_url(postgres.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    url = make_url(postgres.url).set(database=DATABASE).render_as_string(hide_password=False)
-    upgrade(url, "0006")
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {DATABASE} WITH (FORCE)")
+    with database_at(postgres, DATABASE, "0006") as url:
+        yield url
 
 
 def test_each_namespace_starts_with_its_current_generation_as_a_revision(old_database: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,9 +18,9 @@ import httpx
 import pytest
 
 from controlplane.api.app import create_app
-from controlplane.api.serve import uvicorn_server
 from controlplane.logs import configure_logging
 from controlplane.runtime import Runtime
+from tests.support.http_api import serving
 
 
 @pytest.fixture
@@ -31,19 +30,10 @@ def served(runtime: Runtime) -> Iterator[tuple[str, io.StringIO]]:
     saved_handlers, saved_level = root.handlers[:], root.level
     buffer = io.StringIO()
     configure_logging(stream=buffer)
-    server = uvicorn_server(create_app(runtime), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", buffer
+        with serving(create_app(runtime)) as base:
+            yield base, buffer
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
 

@@ -217,6 +217,7 @@ def with_field(field_name: str, value: Any) -> Callable[[Pod], None]:
 
 # --- the cases, control by control --------------------------------------------------------------------
 
+# Written out again from the standard on purpose (not imported from the pack): the cases are the oracle.
 BASELINE_CAPABILITIES = (
     "AUDIT_WRITE",
     "CHOWN",

@@ -7,16 +7,16 @@ import threading
 import time
 from collections.abc import Iterator
 
-import uvicorn
 from fastapi import FastAPI
 
-from controlplane.embedded import free_port
+from controlplane.api.serve import uvicorn_server
 
 
 @contextlib.contextmanager
 def serving(app: FastAPI, timeout_s: float = 30) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    """The app served as ``controlplane api`` serves it (``api.serve.uvicorn_server``) on a free loopback port;
+    yields its base URL."""
+    server = uvicorn_server(app, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
@@ -24,6 +24,7 @@ def serving(app: FastAPI, timeout_s: float = 30) -> Iterator[str]:
         assert thread.is_alive(), "uvicorn stopped before serving"
         assert time.monotonic() < deadline, "uvicorn did not start in time"
         time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
