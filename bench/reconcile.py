@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from bench._support import embedded_servers, seed_api_key, wait_http
 from controlplane.embedded import free_port
-from controlplane.engine.interface import EngineEvent, EventSink, RunKind, RunResult
+from controlplane.engine.interface import Engine, EngineEvent, EventSink, RunKind, RunResult
 from controlplane.settings import Settings
 from programs.tenant import TenantSpec
 
@@ -56,8 +56,15 @@ class InstantEngine:
         on_event(EngineEvent(1, "summary", {"changes": {"same": 1}}))
         return RunResult({"same": 1}, {})
 
+    def check_available(self) -> None:
+        """Always available."""
+
     def cancel(self, stack_name: str) -> None:
         """Nothing to cancel."""
+
+
+# Named by CONTROLPLANE_ENGINE (a string); this line holds the class to the interface under mypy.
+ENGINE: type[Engine] = InstantEngine
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,7 +101,8 @@ def write_latency(base: str, headers: dict[str, str], writes: int, namespace: st
         assert response.status_code == 202, response.text
         for index in range(writes):
             started = time.perf_counter()
-            response = client.patch(f"/v1/namespaces/{namespace}/apps/web", json={"replicas": 1 + index % 5})
+            # Every write changes something (the app starts with one replica; a no-op write answers 200).
+            response = client.patch(f"/v1/namespaces/{namespace}/apps/web", json={"replicas": 2 + index % 5})
             latencies.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 202, response.text
     return latencies
