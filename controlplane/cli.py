@@ -18,6 +18,7 @@ from controlplane.tenant_cli.commands import register as register_tenant_command
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from controlplane.fleet.models import Rollout
     from controlplane.fleet.schemas import RolloutOut
     from controlplane.runtime import Runtime
 
@@ -285,14 +286,8 @@ def rollout_pause(
     """Queue no more of the rollout, and take back its updates that still wait in the queue."""
     from controlplane.fleet.service import pause
 
-    parsed = _rollout_id(rollout_id)
-
-    def act(session: Session, runtime: Runtime) -> str:
-        rollout = pause(session, runtime.redis, parsed, reason)
-        _audit(session, "rollout pause", parsed, {"reason": reason})
-        return rollout.status
-
-    typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
+    _change_rollout(rollout_id, "pause", lambda session, runtime, parsed: pause(session, runtime.redis, parsed, reason),
+                    {"reason": reason})  # fmt: skip
 
 
 @rollout_app.command("resume")
@@ -300,14 +295,7 @@ def rollout_resume(rollout_id: Annotated[str, typer.Argument(help="The rollout's
     """Go on with a paused rollout (a wave that paused it by failing is accepted as it is)."""
     from controlplane.fleet.service import resume
 
-    parsed = _rollout_id(rollout_id)
-
-    def act(session: Session, runtime: Runtime) -> str:
-        rollout = resume(session, runtime.settings, parsed)
-        _audit(session, "rollout resume", parsed, {})
-        return rollout.status
-
-    typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
+    _change_rollout(rollout_id, "resume", lambda session, runtime, parsed: resume(session, runtime.settings, parsed))
 
 
 @rollout_app.command("abort")
@@ -315,11 +303,21 @@ def rollout_abort(rollout_id: Annotated[str, typer.Argument(help="The rollout's 
     """Cancel every update of the rollout not yet running (those running finish)."""
     from controlplane.fleet.service import abort
 
+    _change_rollout(rollout_id, "abort", lambda session, runtime, parsed: abort(session, runtime.redis, parsed))
+
+
+def _change_rollout(
+    rollout_id: str,
+    verb: str,
+    change: Callable[[Session, Runtime, uuid.UUID], Rollout],
+    details: dict[str, object] | None = None,
+) -> None:
+    """One audited change of a rollout's status, in one transaction; prints the status it leaves."""
     parsed = _rollout_id(rollout_id)
 
     def act(session: Session, runtime: Runtime) -> str:
-        rollout = abort(session, runtime.redis, parsed)
-        _audit(session, "rollout abort", parsed, {})
+        rollout = change(session, runtime, parsed)
+        _audit(session, f"rollout {verb}", parsed, details or {})
         return rollout.status
 
     typer.echo(f"rollout {parsed} is {_rollout_action(act)}")
