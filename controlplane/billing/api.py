@@ -17,12 +17,14 @@ from controlplane.api.schemas import Page, json_response
 from controlplane.api.text import Timestamp
 from controlplane.audit.service import OperatorWriteAudit
 from controlplane.billing import checkout, deposits, ledger, service
+from controlplane.billing.chain import deposit_config
 from controlplane.billing.models import EntryKind
 from controlplane.billing.schemas import (
     AdjustmentCreate,
     BalanceOut,
     CheckoutCreate,
     CheckoutOut,
+    DepositInstructions,
     DepositOut,
     DepositsSubmitted,
     DepositSubmit,
@@ -105,6 +107,18 @@ def submit_deposit(body: DepositSubmit, principal: WriteBilling, session: Sessio
     submitted = deposits.submit(session, settings, principal.account_id, body.tx_hash, redis=runtime.redis)
     answer = DepositsSubmitted.of(submitted, settings.deposit_confirmations)
     return json_response(answer, status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK)
+
+
+@router.get(
+    "/deposits/instructions",
+    response_model=DepositInstructions,
+    responses=answers({503: "On-chain deposits are not configured on this server (`deposits_unavailable`)"}),
+)
+def deposit_instructions(principal: ReadBilling, session: SessionDep, settings: SettingsDep) -> Response:
+    """Where to send tokens (the chain, the deposit address, the tokens accepted and what they buy), from which
+    wallets, and how many confirmations a transfer needs before it is credited."""
+    config = deposit_config(settings)
+    return json_response(DepositInstructions.of(config, deposits.linked_wallets(session, principal.account_id)))
 
 
 @router.get("/deposits", response_model=Page[DepositOut])

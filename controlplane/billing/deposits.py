@@ -46,6 +46,11 @@ class Submitted:
     created: bool  # False: every deposit of this transaction was already recorded for the caller
 
 
+def linked_wallets(session: Session, account_id: uuid.UUID) -> list[str]:
+    """The wallets whose transfers count for the account (EIP-55, sorted)."""
+    return sorted(session.scalars(select(Wallet.address).where(Wallet.account_id == account_id)))
+
+
 def submit(
     session: Session,
     settings: Settings,
@@ -79,7 +84,7 @@ def submit(
     if not mined.succeeded:
         raise Unprocessable("the transaction failed (reverted): nothing was transferred", code="transaction_failed")
     transfers = _deposit_transfers(mined, config)
-    linked = set(session.scalars(select(Wallet.address).where(Wallet.account_id == account_id)))
+    linked = set(linked_wallets(session, account_id))
     mine = [transfer for transfer in transfers if transfer.sender in linked]
     if not mine:
         raise Forbidden(

@@ -12,6 +12,7 @@ from pydantic import Field
 from controlplane.api.contract import SettingsLimit
 from controlplane.api.schemas import ApiModel, ResponseModel
 from controlplane.api.text import INTEGRAL, Integer, Line, Prose
+from controlplane.billing.chain import DepositConfig
 from controlplane.billing.deposits import Submitted
 from controlplane.billing.ledger import Balance, credits_text
 from controlplane.billing.models import Checkout, Deposit, LedgerEntry
@@ -157,6 +158,42 @@ class DepositOut(ResponseModel):
             required_confirmations=required_confirmations,
             created_at=deposit.created_at,
             credited_at=deposit.credited_at,
+        )
+
+
+class AcceptedToken(ResponseModel):
+    symbol: str
+    address: str = Field(description="The ERC-20 contract")
+    decimals: int
+    micro_credits_per_token: int = Field(description="Micro-credits one whole token buys")
+
+
+class DepositInstructions(ResponseModel):
+    """Where and how to send tokens so that they are credited to this account."""
+
+    chain_id: int
+    deposit_address: str = Field(description="Send the tokens here (an ERC-20 transfer)")
+    tokens: list[AcceptedToken] = Field(description="The tokens credited; any other transfer is not")
+    required_confirmations: int = Field(description="Blocks on top of the transfer's before it is credited")
+    linked_wallets: list[str] = Field(
+        description="Only transfers sent from these wallets count for this account (link one with SIWE first)"
+    )
+    submit_to: str = Field(description="Then submit the transaction's hash here")
+
+    @classmethod
+    def of(cls, config: DepositConfig, linked_wallets: list[str]) -> DepositInstructions:
+        tokens = [
+            AcceptedToken(symbol=token.symbol, address=address, decimals=token.decimals,
+                          micro_credits_per_token=token.micro_credits_per_token)
+            for address, token in sorted(config.tokens.items())
+        ]  # fmt: skip
+        return cls(
+            chain_id=config.chain_id,
+            deposit_address=config.address,
+            tokens=tokens,
+            required_confirmations=config.confirmations,
+            linked_wallets=linked_wallets,
+            submit_to="POST /v1/billing/deposits",
         )
 
 

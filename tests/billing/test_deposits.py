@@ -21,7 +21,7 @@ from controlplane.billing.models import Deposit, LedgerEntry
 from controlplane.errors import AppError
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
-from tests.billing.conftest import CONFIRMATIONS, Chain, Customer, link_wallet
+from tests.billing.conftest import CONFIRMATIONS, DECIMALS, MICRO_PER_TOKEN, Chain, Customer, link_wallet
 from tests.billing.helpers import balance_row, entries
 
 TOKENS = 10**6  # base units per whole token (6 decimals)
@@ -198,3 +198,38 @@ def test_submissions_are_rate_limited_per_account(
     )
     answers = [submit(client, depositor, "0x" + f"{index:064x}").status_code for index in range(3)]
     assert answers == [404, 404, 429]
+
+
+def instructions(client: TestClient, customer: Customer) -> Any:
+    return client.get("/v1/billing/deposits/instructions", headers=customer.headers)
+
+
+def test_a_tenant_learns_where_to_send_tokens_and_from_which_wallets(
+    client: TestClient, chain: Chain, depositor: Customer, make_customer: Callable[..., Customer]
+) -> None:
+    response = instructions(client, depositor)
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["chain_id"] == chain.rpc.chain_id
+    assert shown["deposit_address"] == chain.deposit_address
+    # Only the accepted token: the other one on the chain buys nothing.
+    assert shown["tokens"] == [
+        {"symbol": "TUSD", "address": chain.token.address, "decimals": DECIMALS,
+         "micro_credits_per_token": MICRO_PER_TOKEN}
+    ]  # fmt: skip
+    assert shown["required_confirmations"] == CONFIRMATIONS
+    assert shown["linked_wallets"] == [chain.holder]
+    assert shown["submit_to"] == "POST /v1/billing/deposits"
+    assert instructions(client, make_customer()).json()["linked_wallets"] == []  # another account's wallets: its own
+
+
+def test_deposit_instructions_need_billing_read(client: TestClient, make_customer: Callable[..., Customer]) -> None:
+    response = instructions(client, make_customer(["namespaces:read"]))
+    assert response.status_code == 403
+    assert instructions(client, make_customer(["billing:read"])).status_code == 200
+
+
+def test_deposit_instructions_are_unavailable_until_configured(app_client: TestClient, customer: Customer) -> None:
+    response = instructions(app_client, customer)
+    assert response.status_code == 503
+    assert error_code(response) == "deposits_unavailable"

@@ -165,12 +165,20 @@ def deposit(browser: httpx.Client, person: Person) -> None:
     faucet = browser.post("/v1/dev/faucet", json={"address": wallet.address}, headers=person.writes)
     assert faucet.status_code == 200, faucet.text
     chain: dict[str, Any] = faucet.json()
+    # Where to send them, as any tenant learns it (the faucet is development only).
+    told = browser.get("/v1/billing/deposits/instructions")
+    assert told.status_code == 200, told.text
+    instructions = told.json()
+    assert (instructions["deposit_address"], instructions["chain_id"]) == (chain["deposit_address"], chain["chain_id"])
+    assert instructions["linked_wallets"] == [wallet.address]
+    [accepted] = instructions["tokens"]
     w3 = Web3(HTTPProvider(chain["rpc_url"], request_kwargs={"timeout": 30}))
-    token = w3.eth.contract(address=chain["token"]["address"], abi=ERC20_TRANSFER_ABI)
-    amount = 10 * 10 ** chain["token"]["decimals"]
-    transaction = token.functions.transfer(chain["deposit_address"], amount).build_transaction(
-        {"from": wallet.address, "nonce": w3.eth.get_transaction_count(wallet.address), "chainId": chain["chain_id"]}
-    )
+    token = w3.eth.contract(address=accepted["address"], abi=ERC20_TRANSFER_ABI)
+    amount = 10 * 10 ** accepted["decimals"]
+    transaction = token.functions.transfer(instructions["deposit_address"], amount).build_transaction(
+        {"from": wallet.address, "nonce": w3.eth.get_transaction_count(wallet.address),
+         "chainId": instructions["chain_id"]}
+    )  # fmt: skip
     tx_hash = w3.eth.send_raw_transaction(wallet.sign_transaction(transaction).raw_transaction)
     assert w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"] == 1
 
