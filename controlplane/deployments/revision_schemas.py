@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field
 
 from controlplane.api.schemas import ApiModel, ResponseModel
+from controlplane.api.text import INTEGRAL
 from controlplane.deployments.models import Revision
 from controlplane.deployments.schemas import Accepted
 
@@ -75,7 +76,7 @@ class RevisionDiffOut(ResponseModel):
 
 
 class RollbackIn(ApiModel):
-    generation: int = Field(ge=1, description="The revision whose configuration to restore")
+    generation: Annotated[int, Field(ge=1), INTEGRAL] = Field(description="The revision whose configuration to restore")
 
 
 class KeptVolume(ResponseModel):

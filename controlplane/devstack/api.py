@@ -22,6 +22,7 @@ from controlplane.accounts.principal import Principal, Public, RequireScope
 from controlplane.accounts.scopes import Access
 from controlplane.api.deps import SessionDep
 from controlplane.api.schemas import ApiModel, ResponseModel
+from controlplane.api.text import INTEGRAL
 from controlplane.devstack.chain import TOKEN_DECIMALS, TOKEN_SYMBOL
 from controlplane.devstack.stack import MICRO_CREDITS_PER_TOKEN, DevStack, mask_phone
 from controlplane.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -140,7 +141,7 @@ def _page(title: str, body: str) -> HTMLResponse:
 
 class FaucetRequest(ApiModel):
     address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="A wallet linked to your account")
-    tokens: int = Field(default=100, ge=1, le=10_000, description="Whole tokens to send")
+    tokens: Annotated[int, Field(ge=1, le=10_000), INTEGRAL] = Field(default=100, description="Whole tokens to send")
 
 
 class TokenOut(ResponseModel):

@@ -252,6 +252,17 @@ def test_lifecycle_changes_are_revisions_by_the_platform_and_a_rollback_keeps_th
     assert shown["apps"][0]["replicas"] == 2
 
 
+def test_a_rollback_takes_the_generation_as_any_json_integer(live: Live) -> None:
+    """JSON Schema's integers include 1.0 (schemathesis sent 230.0 and got a 422 the contract does not allow)."""
+    live.create()
+    patch(live, {"replicas": 4})
+    rolled = live.client.post("/v1/namespaces/shop/rollback", json={"generation": 1.0}, headers=live.headers)
+    assert rolled.status_code == 202, rolled.text
+    assert rolled.json()["rollback_of"] == 1
+    refused = live.client.post("/v1/namespaces/shop/rollback", json={"generation": 1.5}, headers=live.headers)
+    assert refused.status_code == 422
+
+
 def test_revisions_are_immutable_but_for_their_outcome(live: Live, runtime: Runtime) -> None:
     live.create()
     namespace_id = live.namespace("shop").id

@@ -6,6 +6,7 @@ Every refusal is a 4xx in the one error shape, naming the field; nothing reaches
 from __future__ import annotations
 
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account
 from controlplane.accounts.scopes import KNOWN_SCOPES
+from controlplane.api.schemas import ApiModel
+from controlplane.api.text import INTEGRAL
 from tests.foundation.test_api_conventions import assert_error_shape
 from tests.support.live import APP, Live
 
@@ -280,6 +283,35 @@ def test_every_string_a_request_carries_states_what_it_accepts(app_client: TestC
                     content["schema"], components, f"{method.upper()} {path} {media}", set()
                 )
     assert loose == []
+
+
+def _request_models(base: type[ApiModel]) -> Iterator[type[ApiModel]]:
+    for model in base.__subclasses__():
+        yield model
+        yield from _request_models(model)
+
+
+def _strict_int(annotation: Any) -> bool:
+    """An int somewhere in ``annotation`` that no ``INTEGRAL`` wraps (``Replicas | None`` keeps its own)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        inner, *extras = typing.get_args(annotation)
+        return INTEGRAL not in extras and _strict_int(inner)
+    return annotation is int or any(_strict_int(argument) for argument in typing.get_args(annotation))
+
+
+def test_every_integer_a_request_carries_takes_what_json_schema_calls_an_integer(app_client: TestClient) -> None:
+    """The class-level guard for numbers: the document says `integer`, and JSON Schema's integers include 230.0,
+    which a strict int refuses (schemathesis sent one to the rollback). Every int field takes ``INTEGRAL``."""
+    import controlplane.devstack.api  # noqa: F401  (served by `controlplane dev` only, not by this app)
+
+    assert app_client.get("/openapi.json").status_code == 200  # every feature's schemas are imported by now
+    loose = [
+        f"{model.__module__}.{model.__name__}.{name}"
+        for model in set(_request_models(ApiModel))
+        for name, field in model.model_fields.items()
+        if INTEGRAL not in field.metadata and _strict_int(field.annotation)
+    ]
+    assert sorted(loose) == [], "\n".join(sorted(loose))
 
 
 @pytest.fixture
