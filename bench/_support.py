@@ -7,11 +7,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -79,14 +81,21 @@ def drive(name: str, url: str, headers: dict[str, str], requests: int, concurren
     return LoadResult(name, len(latencies), seconds, latencies, sum(errors for _, errors in results))
 
 
+def fund(session: Any, settings: Any, account_id: uuid.UUID) -> None:
+    """Credit for the namespaces the account declares (a change that raises the price needs some)."""
+    from controlplane.billing.ledger import credit
+    from controlplane.billing.models import EntryKind, EntrySource
+
+    credit(session, settings, account_id, 10**12, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
+           idempotency_key=f"bench-funds-{account_id}")  # fmt: skip
+
+
 def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     """An account with ``keys`` API keys (so a list endpoint returns a real page); returns the first key."""
     from controlplane.accounts.api_keys import issue_api_key
     from controlplane.accounts.principal import account_owner
     from controlplane.accounts.scopes import TENANT_SCOPES
     from controlplane.accounts.service import create_account
-    from controlplane.billing.ledger import credit
-    from controlplane.billing.models import EntryKind, EntrySource
     from controlplane.runtime import Runtime
     from controlplane.settings import Settings
 
@@ -94,9 +103,7 @@ def seed_api_key(database_url: str, redis_url: str, keys: int = 1) -> str:
     runtime = Runtime.connect(settings)
     with runtime.transaction() as session:
         account = create_account(session)
-        # Credit for the namespaces it declares (a change that raises the price needs some).
-        credit(session, settings, account.id, 10**12, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
-               idempotency_key="bench-funds")  # fmt: skip
+        fund(session, settings, account.id)
         issued = [
             issue_api_key(
                 session,

@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 from sqlalchemy import func, select, text
 
-from bench._support import embedded_servers
+from bench._support import embedded_servers, fund
 from controlplane.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.kube_apiserver import KubeApiServer, missing_binaries
 
@@ -223,7 +223,7 @@ def create_namespaces(prefix: str, count: int) -> None:
     rt = runtime()
     with rt.transaction() as session:
         account = create_account(session)
-        fund(session, account.id)
+        fund(session, rt.settings, account.id)
         ctx = Context(rt.settings, rt.redis)
         for index in range(count):
             app = AppIn.model_validate(
@@ -404,15 +404,6 @@ def create_account_id() -> uuid.UUID:
 
     with runtime().transaction() as session:
         return uuid.UUID(str(create_account(session).id))
-
-
-def fund(session: Any, account_id: uuid.UUID) -> None:
-    """Credit for the namespaces the account declares (a change that raises the price needs some)."""
-    from controlplane.billing.ledger import credit
-    from controlplane.billing.models import EntryKind, EntrySource
-
-    credit(session, runtime().settings, account_id, 10**12, source=EntrySource.OPERATOR, kind=EntryKind.ADJUSTMENT,
-           idempotency_key=f"bench-funds-{account_id}")  # fmt: skip
 
 
 def change_half(tag: str) -> int:

@@ -215,8 +215,7 @@ def test_operations_of_another_account_are_hidden(live: Live) -> None:
 
 def test_resync_requeues_what_is_not_applied(live: Live) -> None:
     live.create()
-    for queue in live.runtime.worker_queues:
-        queue.empty()
+    live.empty_queues()
     assert resync() == 1
     live.work()
     assert kinds(live) == ["up"]

@@ -58,8 +58,7 @@ def queue_rollout(live: Live) -> None:
         rollout = start(session, live.runtime.settings, Actor(None, "test"), RolloutOptions(canary_percent=100))
         session.commit()
         rollout_id = rollout.id
-    for queue in live.runtime.worker_queues:
-        queue.empty()  # the plan and advance jobs are run here, not by a worker
+    live.empty_queues()  # the plan and advance jobs are run here, not by a worker
     plan_rollout(str(rollout_id))
     advance_rollouts()
 
