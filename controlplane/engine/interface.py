@@ -102,7 +102,8 @@ class Engine(Protocol):
         ...
 
     def cancel(self, stack_name: str) -> None:
-        """Cancel an update left running by a worker that died (its backend lock), so the next one can start."""
+        """Clear what a worker that died mid-run left in the store (its update's lock, a torn write), so the next
+        run can start."""
         ...
 
 

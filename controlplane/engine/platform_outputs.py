@@ -8,6 +8,7 @@ from pulumi import automation as auto
 
 from controlplane.engine.interface import EngineUnavailable
 from controlplane.engine.pulumi_engine import INSTALL_HINT
+from controlplane.engine.state_backend import backend_url
 from controlplane.settings import Settings
 
 
@@ -20,7 +21,7 @@ def read_platform_outputs(settings: Settings, stack_name: str) -> dict[str, Any]
         raise EngineUnavailable(INSTALL_HINT) from exc
     env = {"PULUMI_CONFIG_PASSPHRASE": settings.pulumi_config_passphrase.get_secret_value()}
     if settings.pulumi_backend_url:
-        env["PULUMI_BACKEND_URL"] = settings.pulumi_backend_url
+        env["PULUMI_BACKEND_URL"] = backend_url(settings)
     stack = auto.select_stack(
         stack_name,
         project_name="platform",

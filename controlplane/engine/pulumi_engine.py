@@ -14,7 +14,6 @@ import re
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -34,6 +33,7 @@ from controlplane.engine.interface import (
     StackBusy,
 )
 from controlplane.engine.redaction import PathRedactor
+from controlplane.engine.state_backend import backend_url, remove_unreadable_sidecars
 from controlplane.engine.tools import INSTALL_HINT as TOOLS_HINT
 from controlplane.engine.tools import missing_message, missing_tools
 from controlplane.settings import Settings
@@ -56,6 +56,10 @@ class PulumiEngine:
         # One PULUMI_HOME per worker (the worker command names itself; RQ forks a work-horse per job under it).
         worker = os.environ.get("CONTROLPLANE_WORKER_NAME", f"pid-{os.getpid()}")
         self.pulumi_home = self.data_dir / "pulumi-home" / worker
+
+    @functools.cached_property
+    def backend_url(self) -> str:
+        return backend_url(self.settings)
 
     @functools.cached_property
     def redact(self) -> PathRedactor:
@@ -84,6 +88,7 @@ class PulumiEngine:
             raise EngineError(message) from exc
 
     def cancel(self, stack_name: str) -> None:
+        remove_unreadable_sidecars(self.backend_url, PROJECT_NAME, stack_name)
         try:
             stack = self._stack(stack_name, program=_no_program)
             stack.cancel()
@@ -127,16 +132,13 @@ class PulumiEngine:
         work_dir = self.data_dir / "stacks"
         work_dir.mkdir(parents=True, exist_ok=True)
         self.pulumi_home.mkdir(parents=True, exist_ok=True)
-        backend = self.settings.pulumi_backend_url or (self.data_dir / "pulumi-state").resolve().as_uri()
-        if backend.startswith("file://"):
-            Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         return auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
             pulumi_home=str(self.pulumi_home),
             pulumi_command=self._command(),
             secrets_provider=self.settings.pulumi_secrets_provider,
             project_settings=auto.ProjectSettings(
-                name=PROJECT_NAME, runtime="python", backend=auto.ProjectBackend(url=backend)
+                name=PROJECT_NAME, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
             ),
             env_vars={
                 "PULUMI_CONFIG_PASSPHRASE": self.settings.pulumi_config_passphrase.get_secret_value(),
