@@ -422,10 +422,10 @@ def change_half(tag: str) -> int:
 
 def seed_unchanged(count: int) -> None:
     """``count`` namespaces with one app each, written in bulk, each recording the digest it would get."""
+    from controlplane.deployments.digest import applied_digest
     from controlplane.deployments.models import Namespace
     from controlplane.deployments.platform import platform_settings
     from controlplane.deployments.spec import build_tenant_spec
-    from controlplane.fleet.digest import applied_digest
 
     rt = runtime()
     with rt.engine.begin() as conn:
@@ -461,7 +461,7 @@ def naive_loop(stacks: int) -> tuple[int, float, float]:
     """One `pulumi up` per stack, in a loop, with the engine alone: (stacks, seconds, CPU seconds)."""
     from controlplane.deployments.models import Namespace
     from controlplane.deployments.platform import platform_settings
-    from controlplane.deployments.reconcile import stack_name_of
+    from controlplane.deployments.service import stack_name_of
     from controlplane.deployments.spec import build_tenant_spec
     from controlplane.engine.interface import RunKind
     from controlplane.engine.pulumi_engine import PulumiEngine

@@ -10,7 +10,7 @@ from __future__ import annotations
 import phonenumbers
 from redis import Redis
 
-from controlplane.accounts import limits
+from controlplane import rate_limits
 from controlplane.accounts.secrets import keyed_hash
 from controlplane.accounts.twilio_verify import TwilioVerify
 from controlplane.errors import AppError, BadRequest, Unprocessable
@@ -39,18 +39,18 @@ def phone_hash(settings: Settings, e164: str) -> bytes:
 
 
 def send_code(redis: Redis, settings: Settings, verifier: TwilioVerify, phone: str, client_ip: str) -> None:
-    """Text a code to ``phone``, within the per-number and per-address hourly limits."""
+    """Text a code to ``phone``, within the per-number and per-address hourly rate limits."""
     e164 = normalise(phone)
-    limits.enforce(
+    rate_limits.enforce(
         redis,
-        limits.subject(settings, "otp-send-ip", client_ip),
+        rate_limits.subject(settings, "otp-send-ip", client_ip),
         limit=settings.otp_sends_per_ip_per_hour,
         window_s=HOUR_S,
         what="codes requested from this address",
     )
-    limits.enforce(
+    rate_limits.enforce(
         redis,
-        limits.subject(settings, "otp-send-number", e164),
+        rate_limits.subject(settings, "otp-send-number", e164),
         limit=settings.otp_sends_per_number_per_hour,
         window_s=HOUR_S,
         what="codes requested for this number",
@@ -66,8 +66,8 @@ def verify_code(redis: Redis, settings: Settings, verifier: TwilioVerify, phone:
     Twilio in a cool-down window.
     """
     e164 = normalise(phone)
-    attempts = limits.subject(settings, "otp-wrong-code", e164)
-    limits.take(
+    attempts = rate_limits.subject(settings, "otp-wrong-code", e164)
+    rate_limits.take(
         redis,
         attempts,
         limit=settings.otp_wrong_codes_before_cooldown,
@@ -77,9 +77,9 @@ def verify_code(redis: Redis, settings: Settings, verifier: TwilioVerify, phone:
     try:
         right = verifier.check_code(e164, code)
     except AppError:
-        limits.give_back(redis, attempts)  # Twilio did not answer: the attempt did not happen
+        rate_limits.give_back(redis, attempts)  # Twilio did not answer: the attempt did not happen
         raise
     if not right:
         raise BadRequest("the code is wrong or has expired", code="invalid_code")
-    limits.reset(redis, attempts)
+    rate_limits.reset(redis, attempts)
     return phone_hash(settings, e164)

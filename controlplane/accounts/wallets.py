@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 
-from controlplane.accounts import limits, siwe
+from controlplane import rate_limits
+from controlplane.accounts import siwe
 from controlplane.db import utcnow
 from controlplane.settings import Settings
 
@@ -26,9 +27,9 @@ class IssuedNonce:
 
 def issue_nonce(redis: Redis, settings: Settings, client_ip: str) -> IssuedNonce:
     """A nonce to put in the next SIWE message: good once, for ``siwe_nonce_ttl_s``."""
-    limits.enforce(
+    rate_limits.enforce(
         redis,
-        limits.subject(settings, "siwe-nonce-ip", client_ip),
+        rate_limits.subject(settings, "siwe-nonce-ip", client_ip),
         limit=settings.siwe_nonces_per_ip_per_hour,
         window_s=3600,
         what="sign-in attempts from this address",

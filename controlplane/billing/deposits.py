@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from controlplane.accounts import limits
+from controlplane import rate_limits
 from controlplane.accounts.models import Wallet
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.billing import ledger
@@ -66,7 +66,7 @@ def submit(
     now = now or utcnow()
     config = deposit_config(settings)
     if redis is not None:
-        limits.enforce(
+        rate_limits.enforce(
             redis,
             f"deposit-submit:{account_id}",
             limit=settings.deposit_submissions_per_hour,

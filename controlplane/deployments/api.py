@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -196,7 +195,7 @@ def export_config(
     if generation is not None:
         return Response(revision_yaml(revisions.get_revision(session, namespace, generation)),
                         media_type="application/yaml")  # fmt: skip
-    return Response(config_yaml(namespace), media_type="application/yaml")
+    return Response(service.config_yaml(namespace), media_type="application/yaml")
 
 
 @router.put(
@@ -316,10 +315,6 @@ def _events_after(runtime: Runtime, operation_id: uuid.UUID, after: int) -> tupl
             .limit(500)
         ).all()
     return [tuple(row) for row in rows], finished
-
-
-def config_yaml(namespace: Namespace) -> str:
-    return yaml.safe_dump(revisions.config_document(namespace), sort_keys=False)
 
 
 def _validated_config(loaded: Any) -> NamespaceConfig:

@@ -34,6 +34,11 @@ class NamespaceIdentity:
     host_suffix: str
 
 
+def stack_name_of(namespace_id: uuid.UUID) -> str:
+    """The namespace's Pulumi stack (and stack lock): from its id, like everything that reaches the cluster."""
+    return f"ns-{namespace_id.hex}"
+
+
 def short_id(namespace_id: uuid.UUID) -> str:
     number = namespace_id.int >> (128 - _SHORT_ID_BITS)
     digits = []

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from controlplane.db import utcnow
 from controlplane.deployments import revisions
+from controlplane.deployments.digest import digest_or_none
+from controlplane.deployments.identity import stack_name_of
 from controlplane.deployments.models import (
     DesiredState,
     Namespace,
@@ -48,7 +50,6 @@ from controlplane.engine.interface import (
     load_engine,
 )
 from controlplane.errors import AppError
-from controlplane.fleet.digest import digest_or_none
 from controlplane.metrics.registry import observe_reconcile
 from controlplane.queue import FLEET_QUEUE, PendingJob, enqueue, job_id
 from controlplane.runtime import Runtime, get_runtime
@@ -68,12 +69,8 @@ class Plan:
     generation: int
     desired_state: str
     spec: TenantSpec | None
-    digest: str | None = None  # what the update applies (controlplane.fleet.digest); None for a destroy
+    digest: str | None = None  # what the update applies (controlplane.deployments.digest); None for a destroy
     refresh_first: bool = False  # the cluster drifted: read it back into the state, then update
-
-
-def stack_name_of(namespace_id: uuid.UUID) -> str:
-    return f"ns-{namespace_id.hex}"
 
 
 # --- jobs --------------------------------------------------------------------------------------------------------

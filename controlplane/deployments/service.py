@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import yaml
 from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +25,11 @@ from sqlalchemy.orm import Session
 
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
-from controlplane.deployments import changes, domains
+from controlplane.deployments import changes, domains, revisions
+from controlplane.deployments.digest import digest_or_none
+from controlplane.deployments.digest import program_version as program_version
 from controlplane.deployments.identity import issue_identity
+from controlplane.deployments.identity import stack_name_of as stack_name_of
 from controlplane.deployments.models import (
     App,
     CustomDomain,
@@ -34,15 +38,20 @@ from controlplane.deployments.models import (
     Namespace,
     Operation,
     OperationKind,
+    Revision,
     Status,
 )
-from controlplane.deployments.platform import platform_settings
+from controlplane.deployments.platform import platform_settings as platform_settings
+from controlplane.deployments.revision_schemas import revision_yaml as revision_yaml
 from controlplane.deployments.schemas import AppIn, AppPatch, NamespaceConfig, NamespaceCreate
-from controlplane.deployments.spec import app_document, build_tenant_spec
-from controlplane.errors import Conflict, NotFound, Unprocessable
+from controlplane.deployments.spec import app_document as app_document
+from controlplane.deployments.spec import build_tenant_spec
+from controlplane.deployments.stack_lock import StackLock
+from controlplane.errors import AppError, Conflict, NotFound, Unprocessable
 from controlplane.queue import LIFECYCLE_QUEUE, TENANT_QUEUE, PendingJob, enqueue_after_commit, job_id
 from controlplane.settings import Settings
 from programs.components import validation
+from programs.tenant import PlatformSettings
 from programs.tenant.identity import is_reserved_name
 
 RECONCILE_JOB = "controlplane.deployments.reconcile.reconcile"
@@ -330,6 +339,33 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+# --- what other features read of deployments (fleet rollouts, the privacy export) -------------------------------
+
+
+def config_yaml(namespace: Namespace) -> str:
+    """The namespace's desired state as ``GET .../config`` writes it."""
+    return yaml.safe_dump(revisions.config_document(namespace), sort_keys=False)
+
+
+def revision_history(session: Session, namespace_id: uuid.UUID) -> Sequence[Revision]:
+    return revisions.all_of(session, namespace_id)
+
+
+def desired_digest(namespace: Namespace, platform: PlatformSettings, settings: Settings) -> str | None:
+    """The digest an update of the namespace's desired state would apply; None when it no longer builds a spec
+    or has no canonical form (never skip such a stack)."""
+    try:
+        spec = build_tenant_spec(namespace, platform)
+    except AppError:
+        return None
+    return digest_or_none(spec, settings)
+
+
+def stack_locked(redis: Redis, settings: Settings, namespace_id: uuid.UUID) -> bool:
+    """Whether a run holds (or a dead worker's lease still holds) the namespace's stack."""
+    return bool(redis.exists(StackLock(redis, stack_name_of(namespace_id), settings.stack_lock_lease_s).key))
 
 
 def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:

@@ -36,13 +36,15 @@ from controlplane.accounts.service import operator_account_ids
 from controlplane.api.pagination import PageParams, paginate
 from controlplane.db import utcnow
 from controlplane.deployments.models import DesiredState, Namespace, Status
-from controlplane.deployments.platform import platform_settings
-from controlplane.deployments.reconcile import stack_name_of
-from controlplane.deployments.service import job_timeout, reconcile_job
-from controlplane.deployments.spec import build_tenant_spec
-from controlplane.deployments.stack_lock import StackLock
-from controlplane.errors import AppError, Conflict, NotFound
-from controlplane.fleet.digest import digest_or_none, program_version
+from controlplane.deployments.service import (
+    desired_digest,
+    job_timeout,
+    platform_settings,
+    program_version,
+    reconcile_job,
+    stack_locked,
+)
+from controlplane.errors import Conflict, NotFound
 from controlplane.fleet.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATES,
@@ -267,17 +269,9 @@ def stale_namespaces(session: Session, settings: Settings, redis: Redis | None) 
         if not batch:
             return
         for namespace in batch:
-            yield Checked(namespace.id, namespace.applied_digest, _digest(namespace, platform, settings))
+            yield Checked(namespace.id, namespace.applied_digest, desired_digest(namespace, platform, settings))
         after = batch[-1].id
         session.expunge_all()
-
-
-def _digest(namespace: Namespace, platform: Any, settings: Settings) -> str | None:
-    try:
-        spec = build_tenant_spec(namespace, platform)
-    except AppError:
-        return None
-    return digest_or_none(spec, settings)
 
 
 def plan(session: Session, settings: Settings, redis: Redis | None, rollout_id: uuid.UUID) -> Rollout | None:
@@ -434,8 +428,7 @@ def _requeue_lost(session: Session, settings: Settings, redis: Redis, rollout: R
     ).all()
     timeout = job_timeout(settings)
     for (namespace_id,) in rows:
-        lock = StackLock(redis, stack_name_of(namespace_id), settings.stack_lock_lease_s)
-        if waiting(redis, job_id("reconcile", namespace_id)) or redis.exists(lock.key):
+        if waiting(redis, job_id("reconcile", namespace_id)) or stack_locked(redis, settings, namespace_id):
             continue
         enqueue_after_commit(session, reconcile_job(namespace_id, timeout, FLEET_QUEUE))
 

@@ -14,11 +14,8 @@ from sqlalchemy.orm import Session
 
 from controlplane.accounts.models import Account, ApiKey, AuthSession, Wallet
 from controlplane.billing.models import Checkout, Deposit, LedgerEntry
-from controlplane.deployments import revisions
-from controlplane.deployments.api import config_yaml
 from controlplane.deployments.models import DesiredState, Namespace, Operation, Revision
-from controlplane.deployments.revision_schemas import revision_yaml
-from controlplane.deployments.spec import app_document
+from controlplane.deployments.service import app_document, config_yaml, revision_history, revision_yaml
 from controlplane.errors import NotFound
 from controlplane.notifications.models import Notification
 from controlplane.privacy.models import ApiLog
@@ -69,7 +66,7 @@ def configs_archive(session: Session, account_id: uuid.UUID) -> bytes:
             if namespace.desired_state == DesiredState.DELETED:
                 folder, name = "deleted/", f"{namespace.name}-{namespace.created_at:%Y%m%d%H%M%S}"
             archive.writestr(f"{folder}{name}.yaml", config_yaml(namespace))
-            for revision in revisions.all_of(session, namespace.id):
+            for revision in revision_history(session, namespace.id):
                 archive.writestr(f"{folder}revisions/{name}/{revision.generation}.yaml", revision_yaml(revision))
     return buffer.getvalue()
 
@@ -95,7 +92,7 @@ def _namespace(session: Session, namespace: Namespace) -> dict[str, Any]:
             }
             for claim in namespace.domains
         ],
-        "revisions": [_revision(revision) for revision in revisions.all_of(session, namespace.id)],
+        "revisions": [_revision(revision) for revision in revision_history(session, namespace.id)],
         "operations": [
             {
                 "id": str(op.id),

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from controlplane.deployments.reconcile import drift_sweep, resync, stack_name_of
+from controlplane.deployments.reconcile import drift_sweep, resync
+from controlplane.deployments.service import stack_name_of
 from controlplane.deployments.stack_lock import StackLock
 from tests.support.engine_double import calls, script
 from tests.support.live import Live

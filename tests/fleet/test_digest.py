@@ -7,11 +7,11 @@ import uuid
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from controlplane.deployments.digest import applied_digest, program_version, provider_versions
 from controlplane.deployments.models import DesiredState, Namespace, Operation
-from controlplane.deployments.reconcile import reconcile, stack_name_of
-from controlplane.deployments.service import Context, transition
+from controlplane.deployments.reconcile import reconcile
+from controlplane.deployments.service import Context, stack_name_of, transition
 from controlplane.deployments.stack_lock import StackLock
-from controlplane.fleet.digest import applied_digest, program_version, provider_versions
 from controlplane.settings import Settings
 from programs.tenant import LifecycleState, TenantSpec
 from programs.tenant.samples import multi_app_spec, web_app, worker_app

@@ -66,3 +66,46 @@ def test_the_service_imports_without_cycles() -> None:
     assert len(graph) > 50
     assert "controlplane.runtime" in graph["controlplane.api.idempotency"]  # the walk sees real edges
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+# Features reach one another only through a feature's public face: its service, its tables and its request and
+# response shapes; every API module also declares its access rule with accounts' route guards. Shared layers
+# (api, engine, metrics, worker, the top-level modules) and the composition roots (the app, the CLIs, devstack)
+# are not features.
+FEATURES = frozenset(
+    {"accounts", "audit", "billing", "deployments", "fleet", "health", "idempotency", "notifications", "privacy"}
+)
+PUBLIC_FACE = frozenset({"service", "models", "schemas"})
+ROUTE_GUARDS = frozenset({"controlplane.accounts.principal", "controlplane.accounts.scopes"})
+
+
+def feature_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in FEATURES else None
+
+
+def reaches_inside(importer: str, imported: str) -> bool:
+    """Whether ``importer`` (a feature's module) uses another feature's internals."""
+    mine, theirs = feature_of(importer), feature_of(imported)
+    if mine is None or theirs is None or mine == theirs or imported in ROUTE_GUARDS:
+        return False
+    return imported.split(".")[2] not in PUBLIC_FACE
+
+
+def test_the_boundary_rule_sees_an_import_of_internals() -> None:
+    assert reaches_inside("controlplane.fleet.service", "controlplane.deployments.reconcile")
+    assert not reaches_inside("controlplane.fleet.service", "controlplane.deployments.service")
+    assert not reaches_inside("controlplane.fleet.api", "controlplane.accounts.principal")
+    assert not reaches_inside("controlplane.deployments.api", "controlplane.deployments.revisions")
+    assert not reaches_inside("controlplane.api.app", "controlplane.deployments.api")
+
+
+def test_a_feature_reaches_another_only_through_its_service() -> None:
+    graph = import_graph()
+    crossings = sorted(
+        f"{importer} -> {imported}"
+        for importer, targets in graph.items()
+        for imported in targets
+        if reaches_inside(importer, imported)
+    )
+    assert crossings == []
