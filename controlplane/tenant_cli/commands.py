@@ -305,6 +305,42 @@ def top_up(
     out.print(checkout["url"], markup=False)
 
 
+@clean_errors
+def deposit(
+    tx_hash: Annotated[
+        str | None, typer.Argument(help="A transaction that sent tokens to the deposit address: credit it.")
+    ] = None,
+) -> None:
+    """Pay with tokens on chain: without a transaction, where and how to send them; with one, credit it."""
+    with api() as client:
+        if tx_hash is None:
+            show_deposit_instructions(client.json("GET", "/v1/billing/deposits/instructions"))
+            return
+        submitted = client.json("POST", "/v1/billing/deposits", json={"tx_hash": tx_hash})
+    for item in submitted["items"]:
+        sent = f"{item['token_symbol']} from {item['wallet_address']}"
+        if item["status"] == "credited":
+            out.print(f"{sent}: credited {credits(item['credits'])} credits", markup=False)
+        else:
+            progress = f"{item['confirmations']} of {item['required_confirmations']} confirmations"
+            out.print(f"{sent}: {item['status']}, {progress}: {credits(item['credits'])} credits once confirmed",
+                      markup=False)  # fmt: skip
+
+
+def show_deposit_instructions(shown: dict[str, Any]) -> None:
+    out.print(f"send an ERC-20 transfer on chain {shown['chain_id']} to {shown['deposit_address']}", markup=False)
+    for token in shown["tokens"]:
+        out.print(f"  {token['symbol']} ({token['address']}): one token buys "
+                  f"{credits(token['micro_credits_per_token'])} credits", markup=False)  # fmt: skip
+    if shown["linked_wallets"]:
+        out.print("from a wallet linked to your account: " + ", ".join(shown["linked_wallets"]), markup=False)
+    else:
+        out.print("no wallet is linked to your account: link one (Sign-In with Ethereum) first, or the transfer "
+                  "cannot be credited to you")  # fmt: skip
+    out.print("then run: controlplane deposit <transaction hash> "
+              f"(credited once the transfer has {shown['required_confirmations']} confirmations)")  # fmt: skip
+
+
 def to_minor_units(amount: str) -> int:
     try:
         value = Decimal(amount)
@@ -332,3 +368,4 @@ def register(app: typer.Typer) -> None:
     app.command()(history)
     app.command()(balance)
     app.command("top-up")(top_up)
+    app.command()(deposit)

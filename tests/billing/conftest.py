@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
-from web3.contract import Contract
 
 from controlplane.accounts.api_keys import issue_api_key
 from controlplane.accounts.models import Account, Wallet
@@ -23,11 +22,8 @@ from controlplane.devstack.chain import compile_token
 from controlplane.devstack.evm_rpc import EvmRpc
 from controlplane.devstack.fake_stripe import FakeStripe
 from controlplane.runtime import Runtime
-from controlplane.settings import DepositToken, Settings
-
-DECIMALS = 6
-MICRO_PER_TOKEN = 1_000_000  # one token buys one credit
-CONFIRMATIONS = 3
+from controlplane.settings import Settings
+from tests.support.chain import Chain, deploy_chain
 
 
 @pytest.fixture(scope="session")
@@ -55,40 +51,9 @@ def token_code() -> dict[str, Any]:
     return compile_token()  # the dev chain's token: one source for both
 
 
-@dataclasses.dataclass(frozen=True)
-class Chain:
-    rpc: EvmRpc
-    token: Contract  # accepted for deposits
-    other_token: Contract  # not accepted
-    deposit_address: str
-    holder: str  # a funded account holding both tokens (linked to the test account by `link_wallet`)
-    stranger: str  # another funded account holding both tokens
-
-    def transfer(
-        self, sender: str, to: str, amount: int, *, token: Contract | None = None, gas: int | None = None
-    ) -> str:
-        tx: dict[str, Any] = {"from": sender}
-        if gas is not None:
-            tx["gas"] = gas  # no estimate: a failing call is mined (and reverted) instead of refused
-        tx_hash = (token or self.token).functions.transfer(to, amount).transact(tx)  # type: ignore[arg-type]
-        self.rpc.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
-        return "0x" + bytes(tx_hash).hex()
-
-    def mine(self, blocks: int) -> None:
-        with self.rpc.lock:
-            self.rpc.eth_tester.mine_blocks(blocks)
-
-
 @pytest.fixture(scope="session")
 def chain(evm: EvmRpc, token_code: dict[str, Any]) -> Chain:
-    token = evm.deploy(token_code["abi"], token_code["bytecode"], "Test Dollar", "TUSD", DECIMALS)
-    other = evm.deploy(token_code["abi"], token_code["bytecode"], "Other Coin", "OTHR", DECIMALS)
-    owner, holder, stranger, deposit_address = evm.funded_accounts[:4]
-    for contract in (token, other):
-        for receiver in (holder, stranger):
-            tx = contract.functions.mint(receiver, 10**6 * 10**DECIMALS).transact({"from": owner})
-            evm.w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.05)
-    return Chain(evm, token, other, deposit_address, holder, stranger)
+    return deploy_chain(evm, token_code)
 
 
 @pytest.fixture
@@ -98,19 +63,7 @@ def billing_settings(runtime: Runtime, stripe_api: FakeStripe, chain: Chain) -> 
             "stripe_api_key": SecretStr(stripe_api.api_key),
             "stripe_api_base": stripe_api.url,
             "stripe_timeout_s": 5.0,
-            "deposit_chain_id": chain.rpc.chain_id,
-            "deposit_rpc_url": chain.rpc.url,
-            "deposit_rpc_timeout_s": 10.0,
-            "deposit_address": chain.deposit_address,
-            "deposit_tokens": [
-                DepositToken(
-                    address=chain.token.address,
-                    symbol="TUSD",
-                    decimals=DECIMALS,
-                    micro_credits_per_token=MICRO_PER_TOKEN,
-                )
-            ],
-            "deposit_confirmations": CONFIRMATIONS,
+            **chain.deposit_settings(),
         }
     )
 

@@ -21,8 +21,9 @@ from controlplane.billing.models import Deposit, LedgerEntry
 from controlplane.errors import AppError
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
-from tests.billing.conftest import CONFIRMATIONS, DECIMALS, MICRO_PER_TOKEN, Chain, Customer, link_wallet
+from tests.billing.conftest import Customer, link_wallet
 from tests.billing.helpers import balance_row, entries
+from tests.support.chain import CONFIRMATIONS, DECIMALS, MICRO_PER_TOKEN, Chain
 
 TOKENS = 10**6  # base units per whole token (6 decimals)
 

@@ -5,11 +5,13 @@ Errors are the API's own message and code, on stderr, exit status 1, and never a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,16 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from controlplane.accounts.models import ApiKey, AuthSession
+from controlplane.accounts.models import ApiKey, AuthSession, Wallet
 from controlplane.api.app import create_app
 from controlplane.cli import app
+from controlplane.devstack.chain import compile_token
+from controlplane.devstack.evm_rpc import EvmRpc
 from controlplane.devstack.fake_stripe import FakeStripe
 from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.settings import Settings
 from controlplane.tenant_cli.commands import credits
+from tests.support.chain import CONFIRMATIONS, Chain, deploy_chain
 from tests.support.engine_double import script
 from tests.support.http_api import serving
 from tests.support.live import APP, Live
@@ -72,8 +77,11 @@ class Tenant:
         return result.stdout
 
 
-@pytest.fixture
-def tenant(live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, tmp_path: Path) -> Iterator[Tenant]:
+@contextlib.contextmanager
+def serving_tenant(
+    live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, config_dir: Path, **settings: Any
+) -> Iterator[Tenant]:
+    """The API on a loopback port, with the vendors' stand-ins (and ``settings``), and the live account's key."""
     twilio.reset()
     vendors = {
         "stripe_api_key": SecretStr(stripe.api_key),
@@ -83,10 +91,16 @@ def tenant(live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, tmp_path: P
         "twilio_verify_service_sid": twilio.service_sid,
         "twilio_verify_base_url": twilio.url,
     }
-    settings = live.runtime.settings.model_copy(update=vendors)
-    with serving(create_app(dataclasses.replace(live.runtime, settings=settings))) as url:
+    served = live.runtime.settings.model_copy(update={**vendors, **settings})
+    with serving(create_app(dataclasses.replace(live.runtime, settings=served))) as url:
         key = live.headers["Authorization"].removeprefix("Bearer ")
-        yield Tenant(live, url, key, tmp_path / "config")
+        yield Tenant(live, url, key, config_dir)
+
+
+@pytest.fixture
+def tenant(live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, tmp_path: Path) -> Iterator[Tenant]:
+    with serving_tenant(live, stripe, twilio, tmp_path / "config") as served:
+        yield served
 
 
 def namespace_file(tmp_path: Path, **app_changes: Any) -> Path:
@@ -279,3 +293,47 @@ def test_wait_fails_with_the_reason_when_the_run_fails(tenant: Tenant, tmp_path:
     failed = tenant.run("apply", "-f", str(namespace_file(tmp_path)), "--wait", "--timeout", "60")
     assert failed.exit_code == 1
     assert "error: shop stalled: refused by policy: pinned-image-tags" in failed.stderr
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[Chain]:
+    rpc = EvmRpc.start()
+    try:
+        yield deploy_chain(rpc, compile_token())
+    finally:
+        rpc.stop()
+
+
+def test_deposit_says_where_to_send_tokens_then_credits_a_transfer(
+    live: Live, stripe: FakeStripe, twilio: FakeTwilioVerify, chain: Chain, tmp_path: Path
+) -> None:
+    with serving_tenant(live, stripe, twilio, tmp_path / "config") as unconfigured:
+        refused = unconfigured.run("deposit")
+        assert refused.exit_code == 1
+        assert "(deposits_unavailable, HTTP 503)" in refused.stderr
+
+    with serving_tenant(live, stripe, twilio, tmp_path / "config", **chain.deposit_settings()) as tenant:
+        shown = tenant.ok("deposit")
+        assert f"on chain {chain.rpc.chain_id} to {chain.deposit_address}" in shown
+        assert f"TUSD ({chain.token.address}): one token buys 1 credits" in shown
+        assert "no wallet is linked to your account" in shown
+        assert f"(credited once the transfer has {CONFIRMATIONS} confirmations)" in shown
+
+        account_id = live.client.get("/v1/account", headers=live.headers).json()["id"]
+        with live.new_session() as session:
+            session.add(Wallet(account_id=uuid.UUID(account_id), address=chain.holder))
+            session.commit()
+        assert f"from a wallet linked to your account: {chain.holder}" in tenant.ok("deposit")
+
+        waiting = chain.transfer(chain.holder, chain.deposit_address, 7 * 10**6)
+        assert f"TUSD from {chain.holder}: pending, 1 of {CONFIRMATIONS} confirmations: 7 credits once confirmed" in (
+            tenant.ok("deposit", waiting)
+        )
+        confirmed = chain.transfer(chain.holder, chain.deposit_address, 25 * 10**6 + 500_000)
+        chain.mine(CONFIRMATIONS - 1)
+        assert f"TUSD from {chain.holder}: credited 25.5 credits" in tenant.ok("deposit", confirmed)
+        assert "balance: 125.5 credits" in tenant.ok("balance")  # 100 to start with (tests.support.live)
+
+        not_a_hash = tenant.run("deposit", "0x12")
+        assert not_a_hash.exit_code == 1
+        assert "tx_hash" in not_a_hash.stderr
