@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from controlplane.accounts.service import create_account
 from controlplane.deployments.models import Namespace, Operation
 from controlplane.deployments.schemas import AppIn, NamespaceCreate
-from controlplane.deployments.service import Context, create_namespace
+from controlplane.deployments.service import Context, create_namespace, stack_name_of
 from controlplane.engine.interface import EngineError, RunKind
 from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
 from controlplane.engine.state_backend import file_store_folder
@@ -55,15 +55,23 @@ def child_env(runtime: Runtime, engine_settings: Settings) -> dict[str, str]:
     }
 
 
-def wait_for_pulumi(child: subprocess.Popen[str], timeout_s: float = 120) -> None:
+def wait_until_mid_update(child: subprocess.Popen[str], state: Path, stack: str, timeout_s: float = 120) -> None:
+    """Until the update holds Pulumi's lock and has written resources to its checkpoint: the moment to kill.
+
+    Watching the state store (not the clock) keeps the kill inside the update on a fast machine and a slow one."""
+    locks = state / ".pulumi" / "locks" / "organization" / PROJECT_NAME / stack
+    checkpoint = state / ".pulumi" / "stacks" / PROJECT_NAME / f"{stack}.json"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert child.poll() is None, "the reconcile finished before it could be interrupted"
-        if any(p.name() == "pulumi" for p in psutil.Process(child.pid).children(recursive=True)):
-            time.sleep(1.5)  # well into the update: the backend lock is taken
+        locked = locks.is_dir() and any(path.suffix == ".json" for path in locks.iterdir())
+        if locked and checkpoint.exists() and checkpoint.stat().st_size > _EMPTY_CHECKPOINT_BYTES:
             return
-        time.sleep(0.05)
-    raise AssertionError("pulumi never started")
+        time.sleep(0.02)
+    raise AssertionError("the update never got under way")
+
+
+_EMPTY_CHECKPOINT_BYTES = 2_000  # a new stack's checkpoint is a few hundred bytes; this one's resources, ~100 kB
 
 
 def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
@@ -93,7 +101,9 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    wait_for_pulumi(first)
+    state = file_store_folder(str(engine_settings.pulumi_backend_url))
+    assert state is not None
+    wait_until_mid_update(first, state, stack_name_of(namespace.id))
     # The worker and everything under it (pulumi, its plugins) die at once, as on a lost node.
     doomed = psutil.Process(first.pid).children(recursive=True)
     os.killpg(first.pid, signal.SIGKILL)
