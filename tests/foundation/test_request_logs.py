@@ -55,13 +55,20 @@ def requests_in(buffer: io.StringIO) -> list[dict[str, Any]]:
     return [line for line in lines_of(buffer) if line.get("event") == "request"]
 
 
+def wait_for_requests(buffer: io.StringIO, count: int, timeout_s: float = 10.0) -> None:
+    """The server writes a request's line once the response has left: wait for ``count`` of them (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while len(requests_in(buffer)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_one_json_line_per_request_with_the_route_template(served: tuple[str, io.StringIO]) -> None:
     base, buffer = served
     key = "cpk_abc_secretpart"
     with httpx.Client(base_url=base) as client:
         client.get("/healthz", headers={"X-Request-ID": "req-h"})
         client.get("/v1/namespaces/shop", headers={"X-Request-ID": "req-ns", "Authorization": f"Bearer {key}"})
-    time.sleep(0.1)
+    wait_for_requests(buffer, 2)
     by_id = {line["request_id"]: line for line in requests_in(buffer)}
     assert by_id["req-h"]["route"] == "/healthz"
     assert by_id["req-h"]["status"] == 200
@@ -81,7 +88,7 @@ def test_deletion_ids_are_never_printed(served: tuple[str, io.StringIO]) -> None
     base, buffer = served
     deletion_id = str(uuid.uuid4())
     httpx.get(f"{base}/v1/account-deletions/{deletion_id}")
-    time.sleep(0.1)
+    wait_for_requests(buffer, 1)
     assert deletion_id not in printed_by_server(buffer)
     assert deletion_id.replace("-", "") not in printed_by_server(buffer)
     assert [line["route"] for line in requests_in(buffer)] == ["/v1/account-deletions/{deletion_id}"]
@@ -93,7 +100,7 @@ def test_a_path_cannot_forge_a_log_line(served: tuple[str, io.StringIO]) -> None
     with httpx.Client(base_url=base) as client:
         client.get(f"/v1/namespaces/x{forged}")
         client.get(f"/nowhere{forged}")
-    time.sleep(0.1)
+    wait_for_requests(buffer, 2)
     lines = lines_of(buffer)  # every line is JSON: nothing a caller sent started a line of its own
     assert [line["route"] for line in lines if line.get("event") == "request"] == [
         "/v1/namespaces/{name}",
