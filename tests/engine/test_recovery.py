@@ -2,9 +2,8 @@
 
 The reconcile job runs in a child process with the real engine; while its `pulumi up` is running, the child and
 its `pulumi` process are killed with SIGKILL (as the OOM killer or a lost node would). The next reconcile finds
-the run cut short, cancels the stale update, refreshes, and applies the desired state. A kill in the instant a
-state file's metadata sidecar was truncated left an empty sidecar that no later run could load past (CI saw
-"failed to load checkpoint: EOF"): the store no longer writes sidecars, and recovery removes torn ones.
+the run cut short, cancels the stale update, refreshes, and applies the desired state. (A kill that tears a state
+file's metadata sidecar: tests/engine/test_state_backend.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,12 +25,10 @@ from controlplane.accounts.service import create_account
 from controlplane.deployments.models import Namespace, Operation
 from controlplane.deployments.schemas import AppIn, NamespaceCreate
 from controlplane.deployments.service import Context, create_namespace, stack_name_of
-from controlplane.engine.interface import EngineError, RunKind
-from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
+from controlplane.engine.pulumi_engine import PROJECT_NAME
 from controlplane.engine.state_backend import file_store_folder
 from controlplane.runtime import Runtime
 from controlplane.settings import Settings
-from programs.tenant.samples import multi_app_spec
 from tests.support.live import APP, FUNDS, fund
 
 RECONCILE = "from controlplane.deployments.reconcile import reconcile; import sys; print(reconcile(sys.argv[1]))"
@@ -131,22 +127,3 @@ def test_a_killed_worker_leaves_a_lock_the_next_reconcile_recovers_from(
             select(Operation.kind).where(Operation.namespace_id == namespace.id).order_by(Operation.created_at)
         ).all()
     assert kinds == ["up", "refresh", "up"]  # the interrupted run, the recovery refresh, the update
-
-
-def test_a_state_sidecar_a_kill_left_empty_is_repaired_by_the_recovery(engine_settings: Settings) -> None:
-    engine = PulumiEngine(engine_settings)
-    spec = multi_app_spec(cloudflare=False, render_yaml_to_directory=str(engine_settings.platform_render_dir))
-    stack = "ns-torn"
-    engine.run(RunKind.UP, stack, spec, lambda event: None)
-    store = file_store_folder(engine.backend_url)
-    assert store is not None
-    assert not list(store.rglob("*.attrs"))  # nothing is written in place, where a kill could tear it
-
-    # A store written by a CLI that keeps sidecars, killed as it truncated the checkpoint's one.
-    (store / ".pulumi" / "stacks" / PROJECT_NAME / f"{stack}.json.attrs").write_bytes(b"")
-    with pytest.raises(EngineError, match="failed to load checkpoint"):
-        engine.run(RunKind.UP, stack, spec, lambda event: None)
-
-    engine.cancel(stack)  # what a reconcile does first after a run was cut short
-    again = engine.run(RunKind.UP, stack, spec, lambda event: None)
-    assert set(again.changes) == {"same"}

@@ -1,11 +1,20 @@
-"""The state store's URL, and repairing what a kill mid-write leaves in a ``file://`` store (no tools needed)."""
+"""The state store: its URL, what a kill mid-write leaves in a ``file://`` store and how recovery repairs it, and the
+platform stack's outputs read from the same store (the last two with the real pulumi CLI)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pulumi
+import pytest
+from pulumi import automation as auto
+
+from controlplane.engine.interface import EngineError, RunKind
+from controlplane.engine.platform_outputs import read_platform_outputs
+from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
 from controlplane.engine.state_backend import backend_url, file_store_folder, remove_unreadable_sidecars
 from controlplane.settings import Settings
+from programs.tenant.samples import multi_app_spec
 
 
 def test_a_file_store_is_opened_without_metadata_sidecars(tmp_path: Path) -> None:
@@ -54,3 +63,44 @@ def test_only_the_stacks_torn_sidecars_are_removed(tmp_path: Path) -> None:
     assert sorted(path.name for path in stacks.iterdir()) == ["ns-a.json", "ns-a.json.1.attrs", "ns-b.json.attrs"]
     assert kept.read_bytes() == whole
     assert not list(locks.iterdir())
+
+
+def test_a_state_sidecar_a_kill_left_empty_is_repaired_by_the_recovery(engine_settings: Settings) -> None:
+    engine = PulumiEngine(engine_settings)
+    spec = multi_app_spec(cloudflare=False, render_yaml_to_directory=str(engine_settings.platform_render_dir))
+    stack = "ns-torn"
+    engine.run(RunKind.UP, stack, spec, lambda event: None)
+    store = file_store_folder(engine.backend_url)
+    assert store is not None
+    assert not list(store.rglob("*.attrs"))  # nothing is written in place, where a kill could tear it
+
+    # A store written by a CLI that keeps sidecars, killed as it truncated the checkpoint's one.
+    (store / ".pulumi" / "stacks" / PROJECT_NAME / f"{stack}.json.attrs").write_bytes(b"")
+    with pytest.raises(EngineError, match="failed to load checkpoint"):
+        engine.run(RunKind.UP, stack, spec, lambda event: None)
+
+    engine.cancel(stack)  # what a reconcile does first after a run was cut short
+    again = engine.run(RunKind.UP, stack, spec, lambda event: None)
+    assert set(again.changes) == {"same"}
+
+
+def test_the_platform_stacks_outputs_are_read_from_the_same_store(engine_settings: Settings, tmp_path: Path) -> None:
+    url = backend_url(engine_settings)
+    platform = auto.create_stack(
+        "prod",
+        project_name="platform",
+        program=lambda: pulumi.export("base_domain", "apps.example.test"),
+        opts=auto.LocalWorkspaceOptions(
+            work_dir=str(tmp_path),
+            project_settings=auto.ProjectSettings(
+                name="platform", runtime="python", backend=auto.ProjectBackend(url=url)
+            ),
+            env_vars={"PULUMI_CONFIG_PASSPHRASE": engine_settings.pulumi_config_passphrase.get_secret_value()},
+        ),
+    )
+    platform.up(color="never")
+
+    assert read_platform_outputs(engine_settings, "prod") == {"base_domain": "apps.example.test"}
+    store = file_store_folder(url)
+    assert store is not None
+    assert not list(store.rglob("*.attrs"))
