@@ -24,6 +24,7 @@ from controlplane.audit.api import router as audit_router
 from controlplane.billing.api import operator_router as billing_operator_router
 from controlplane.billing.api import router as billing_router
 from controlplane.billing.schemas import SETTINGS_LIMITS as BILLING_LIMITS
+from controlplane.deployments.api import deletions_router as namespace_deletions_router
 from controlplane.deployments.api import operator_router as namespaces_operator_router
 from controlplane.deployments.api import router as namespaces_router
 from controlplane.deployments.revisions_api import router as revisions_router
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime, devstack: DevStack | None = None) -> FastAPI:
     app.include_router(operator_router)
     app.include_router(namespaces_router)
     app.include_router(revisions_router)
+    app.include_router(namespace_deletions_router)
     app.include_router(namespaces_operator_router)
     app.include_router(privacy_router)
     app.include_router(privacy_operator_router)

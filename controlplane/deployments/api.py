@@ -35,6 +35,7 @@ from controlplane.deployments.schemas import (
     DomainOut,
     NamespaceConfig,
     NamespaceCreate,
+    NamespaceDeletion,
     NamespaceName,
     NamespaceOut,
     OperationOut,
@@ -79,7 +80,9 @@ def namespace_out(namespace: Namespace, settings: Settings) -> NamespaceOut:
 
 def accepted(namespace: Namespace, *, changed: bool = True) -> Response:
     """202 for a change (a reconcile is queued); 200 for a write that left the desired state as it was."""
-    body = Accepted(namespace=namespace.name, generation=namespace.generation, status=namespace.status)
+    body = Accepted(
+        namespace=namespace.name, namespace_id=namespace.id, generation=namespace.generation, status=namespace.status
+    )
     return json_response(body, status.HTTP_202_ACCEPTED if changed else status.HTTP_200_OK)
 
 
@@ -328,6 +331,20 @@ def _validated_config(loaded: Any) -> NamespaceConfig:
         raise Unprocessable(
             "the configuration does not match the expected shape", code="validation_error", details=problems
         ) from exc
+
+
+deletions_router = APIRouter(prefix="/v1/namespace-deletions", tags=["namespaces"])
+
+
+@deletions_router.get(
+    "/{namespace_id}",
+    response_model=NamespaceDeletion,
+    responses=answers({404: "No namespace of this account was deleted with that id (`not_found`)"}),
+)
+def get_namespace_deletion(namespace_id: uuid.UUID, principal: ReadNs, session: SessionDep) -> Response:
+    """How the destroy of a deleted namespace goes: `DELETE /v1/namespaces/{name}` answers the id to follow."""
+    namespace = service.get_deleted_namespace(session, principal.account_id, namespace_id)
+    return json_response(NamespaceDeletion.of(namespace))
 
 
 operator_router = APIRouter(prefix="/v1/operator/namespaces", tags=["operator"])

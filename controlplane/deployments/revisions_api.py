@@ -83,6 +83,7 @@ def rollback_namespace(
     namespace, kept = rollback(session, ctx, principal.account_id, name, body.generation)
     answer = RollbackAccepted(
         namespace=namespace.name,
+        namespace_id=namespace.id,
         generation=namespace.generation,
         status=namespace.status,
         rollback_of=body.generation,

@@ -12,7 +12,7 @@ from sqlalchemy import String
 from controlplane.api.contract import SettingsLimit
 from controlplane.api.schemas import ApiModel, ResponseModel
 from controlplane.api.text import INTEGRAL, NO_CONTROL_CHARACTERS, EnvValue
-from controlplane.deployments.models import App
+from controlplane.deployments.models import App, Namespace, Status
 from programs.components import validation
 from programs.components.tenant.app import APP_NAME_MAX
 from programs.components.tenant.models import ContainerPort
@@ -242,8 +242,38 @@ class Accepted(ResponseModel):
     """A write was stored; the reconcile that applies it runs in the background."""
 
     namespace: str
+    namespace_id: uuid.UUID = Field(
+        description="After a delete, its destroy is followed at GET /v1/namespace-deletions/{namespace_id}"
+    )
     generation: int
     status: str
+
+
+class NamespaceDeletion(ResponseModel):
+    """A deleted namespace, followed by id while its stack is destroyed (its name is free again at once)."""
+
+    namespace_id: uuid.UUID
+    name: str
+    status: str = Field(
+        description="pending or reconciling while the stack is destroyed; failed (a retry is scheduled); stalled "
+        "(an operator must retry it); deleted once the stack and everything in it is gone"
+    )
+    done: bool = Field(description="The stack is destroyed")
+    last_error: str | None
+    requested_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, namespace: Namespace) -> NamespaceDeletion:
+        return cls(
+            namespace_id=namespace.id,
+            name=namespace.name,
+            status=namespace.status,
+            done=namespace.status == Status.DELETED,
+            last_error=namespace.last_error,
+            requested_at=namespace.deleted_at or namespace.updated_at,
+            updated_at=namespace.updated_at,
+        )
 
 
 class OperationOut(ResponseModel):

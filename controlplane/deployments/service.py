@@ -105,6 +105,20 @@ def get_namespace(session: Session, account_id: uuid.UUID, name: str, *, for_upd
     return namespace
 
 
+def get_deleted_namespace(session: Session, account_id: uuid.UUID, namespace_id: uuid.UUID) -> Namespace:
+    """A namespace of the account that was deleted (its destroy may still run), by id: its name may be reused."""
+    namespace = session.scalar(
+        select(Namespace).where(
+            Namespace.account_id == account_id,
+            Namespace.id == namespace_id,
+            Namespace.desired_state == DesiredState.DELETED,
+        )
+    )
+    if namespace is None:
+        raise NotFound("no deleted namespace of this account has that id")
+    return namespace
+
+
 def list_namespaces(
     session: Session, account_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[Namespace], str | None]:

@@ -251,13 +251,22 @@ def list_namespaces() -> None:
 
 
 @clean_errors
-def delete(name: NameArg) -> None:
+def delete(
+    name: NameArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the destroy until the stack is gone.")] = False,
+    timeout: WaitTimeout = 900,
+) -> None:
     """Delete a namespace: its stack is destroyed in the background (volumes included); its configuration is kept.
 
-    The API stops showing the namespace at once (its name is free again), so there is nothing to follow here."""
+    Its name is free again at once; the destroy is followed by the namespace's id (``--wait``)."""
     with api() as client:
         accepted = client.json("DELETE", f"/v1/namespaces/{name}")
-    out.print(f"{name} deleted: its stack is being destroyed in the background (generation {accepted['generation']})")
+        out.print(
+            f"{name} deleted: its stack is being destroyed in the background (generation {accepted['generation']})"
+        )
+        if wait:
+            outcome = Follower(client, out, timeout).until_destroyed(name, str(accepted["namespace_id"]))
+            out.print(require(outcome))
 
 
 @clean_errors

@@ -51,6 +51,22 @@ class Follower:
                 time.sleep(_POLL_S)
         return Outcome(False, f"{name} was not ready within {self.timeout_s:g} s (it goes on in the background)")
 
+    def until_destroyed(self, name: str, namespace_id: str) -> Outcome:
+        """Poll the deleted namespace (by id: its name may be taken again meanwhile) until its stack is gone."""
+        with self.console.status(f"{name}: waiting for its stack to be destroyed") as status:
+            while time.monotonic() < self.deadline:
+                deletion = self.client.json("GET", f"/v1/namespace-deletions/{namespace_id}")
+                if deletion["done"]:
+                    return Outcome(True, f"{name} is gone: its stack was destroyed")
+                if deletion["status"] == "stalled":
+                    return Outcome(False, f"{name}: the destroy stalled: {deletion['last_error']}")
+                if deletion["status"] == "failed":
+                    status.update(f"{name}: the destroy failed and is retried: {deletion['last_error']}")
+                else:
+                    status.update(f"{name}: destroying its stack ({deletion['status']})")
+                time.sleep(_POLL_S)
+        return Outcome(False, f"{name} was not destroyed within {self.timeout_s:g} s (it goes on in the background)")
+
     def _follow_next_run(self, name: str, generation: int, status: Status) -> bool:
         """Stream the newest run for ``generation`` (or later) not followed yet; False when there is none."""
         page = self.client.json("GET", f"/v1/namespaces/{name}/operations", params={"limit": 5})

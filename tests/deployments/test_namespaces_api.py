@@ -12,7 +12,8 @@ from tests.support.live import APP, Live
 
 def test_create_answers_202_with_generation_1_and_queues_one_reconcile(live: Live) -> None:
     body = live.create()
-    assert body == {"namespace": "shop", "generation": 1, "status": "pending"}
+    assert body == {"namespace": "shop", "namespace_id": str(live.namespace("shop").id), "generation": 1,
+                    "status": "pending"}  # fmt: skip
     assert live.queued() == 1
     assert calls(live.runtime.redis) == []  # nothing ran Pulumi during the request
 

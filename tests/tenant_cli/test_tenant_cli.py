@@ -33,7 +33,7 @@ from controlplane.devstack.fake_twilio import FakeTwilioVerify
 from controlplane.settings import Settings
 from controlplane.tenant_cli.commands import credits
 from tests.support.chain import CONFIRMATIONS, Chain, deploy_chain
-from tests.support.engine_double import script
+from tests.support.engine_double import calls, script
 from tests.support.http_api import serving
 from tests.support.live import APP, Live
 
@@ -277,13 +277,15 @@ def worker(settings: Settings) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("worker")
-def test_wait_follows_the_run_until_ready_and_delete_frees_the_name(tenant: Tenant, tmp_path: Path) -> None:
+def test_wait_follows_the_run_until_ready_and_the_destroy_until_gone(tenant: Tenant, tmp_path: Path) -> None:
     applied = tenant.ok("apply", "-f", str(namespace_file(tmp_path)), "--wait", "--timeout", "60")
     assert "  summary: 6 create" in applied.splitlines(), "the run's event stream is shown"
     assert applied.splitlines()[-1] == "shop is ready (generation 1)"
 
-    deleted = tenant.ok("delete", "shop")
+    deleted = tenant.ok("delete", "shop", "--wait", "--timeout", "60")
     assert deleted.startswith("shop deleted: its stack is being destroyed in the background (generation 2)")
+    assert deleted.splitlines()[-1] == "shop is gone: its stack was destroyed"
+    assert [call["kind"] for call in calls(tenant.live.runtime.redis)] == ["up", "destroy"]
     assert tenant.run("get", "shop").exit_code == 1
 
 
