@@ -352,9 +352,6 @@ def retry_stalled(session: Session, ctx: Context, namespace_id: uuid.UUID) -> Na
     return namespace
 
 
-# --- helpers -----------------------------------------------------------------------------------------------------
-
-
 # --- what other features read of deployments (fleet rollouts, the privacy export) -------------------------------
 
 
@@ -380,6 +377,9 @@ def desired_digest(namespace: Namespace, platform: PlatformSettings, settings: S
 def stack_locked(redis: Redis, settings: Settings, namespace_id: uuid.UUID) -> bool:
     """Whether a run holds (or a dead worker's lease still holds) the namespace's stack."""
     return bool(redis.exists(StackLock(redis, stack_name_of(namespace_id), settings.stack_lock_lease_s).key))
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
 
 
 def _apps_changed(session: Session, ctx: Context, namespace: Namespace) -> None:
