@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi import automation as auto
@@ -12,8 +13,14 @@ from controlplane.engine.state_backend import backend_url
 from controlplane.settings import Settings
 
 
-def read_platform_outputs(settings: Settings, stack_name: str) -> dict[str, Any]:
-    """The outputs of the operators' platform stack (``org/platform/prod``), secrets included."""
+@dataclass(frozen=True)
+class PlatformOutputs:
+    values: dict[str, Any]
+    secret: frozenset[str]  # the names the platform program exported as secrets (the kubeconfig)
+
+
+def read_platform_outputs(settings: Settings, stack_name: str) -> PlatformOutputs:
+    """The outputs of the operators' platform stack (``org/platform/prod``), secrets included and named."""
     root = str(settings.pulumi_root) if settings.pulumi_root else None
     try:
         command = auto.PulumiCommand(root=root)
@@ -28,4 +35,8 @@ def read_platform_outputs(settings: Settings, stack_name: str) -> dict[str, Any]
         program=lambda: None,
         opts=auto.LocalWorkspaceOptions(pulumi_command=command, env_vars=env),
     )
-    return {name: output.value for name, output in stack.outputs().items()}
+    outputs = stack.outputs()
+    return PlatformOutputs(
+        {name: output.value for name, output in outputs.items()},
+        frozenset(name for name, output in outputs.items() if output.secret),
+    )

@@ -1,16 +1,13 @@
-"""The state store: its URL, what a kill mid-write leaves in a ``file://`` store and how recovery repairs it, and the
-platform stack's outputs read from the same store (the last two with the real pulumi CLI)."""
+"""The state store: its URL, and what a kill mid-write leaves in a ``file://`` store and how recovery repairs it
+(the last with the real pulumi CLI)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pulumi
 import pytest
-from pulumi import automation as auto
 
 from controlplane.engine.interface import EngineError, RunKind
-from controlplane.engine.platform_outputs import read_platform_outputs
 from controlplane.engine.pulumi_engine import PROJECT_NAME, PulumiEngine
 from controlplane.engine.state_backend import backend_url, file_store_folder, remove_unreadable_sidecars
 from controlplane.settings import Settings
@@ -82,25 +79,3 @@ def test_a_state_sidecar_a_kill_left_empty_is_repaired_by_the_recovery(engine_se
     engine.cancel(stack)  # what a reconcile does first after a run was cut short
     again = engine.run(RunKind.UP, stack, spec, lambda event: None)
     assert set(again.changes) == {"same"}
-
-
-def test_the_platform_stacks_outputs_are_read_from_the_same_store(engine_settings: Settings, tmp_path: Path) -> None:
-    url = backend_url(engine_settings)
-    platform = auto.create_stack(
-        "prod",
-        project_name="platform",
-        program=lambda: pulumi.export("base_domain", "apps.example.test"),
-        opts=auto.LocalWorkspaceOptions(
-            work_dir=str(tmp_path),
-            project_settings=auto.ProjectSettings(
-                name="platform", runtime="python", backend=auto.ProjectBackend(url=url)
-            ),
-            env_vars={"PULUMI_CONFIG_PASSPHRASE": engine_settings.pulumi_config_passphrase.get_secret_value()},
-        ),
-    )
-    platform.up(color="never")
-
-    assert read_platform_outputs(engine_settings, "prod") == {"base_domain": "apps.example.test"}
-    store = file_store_folder(url)
-    assert store is not None
-    assert not list(store.rglob("*.attrs"))
