@@ -158,7 +158,7 @@ def test_a_domain_verified_by_one_tenant_is_never_served_by_another(live: Live, 
         == (free.status_code, sorted(free.json()))
         == (
             202,
-            ["generation", "namespace", "status"],
+            ["generation", "namespace", "namespace_id", "status"],
         )
     )
     assert domain_status(live, "store", "shop.example.com", bob)["status"] == "pending"
@@ -235,7 +235,9 @@ def test_another_accounts_name_answers_like_a_free_one(live: Live) -> None:
     taken = live.client.post("/v1/namespaces", json={"name": "web", "apps": []}, headers=stranger)
     free = live.client.post("/v1/namespaces", json={"name": "never-used", "apps": []}, headers=stranger)
     assert taken.status_code == free.status_code == 202
-    assert taken.json() == {**free.json(), "namespace": "web"}
+    answer = taken.json()
+    assert answer["namespace_id"] != str(live.row("web").id)  # the stranger's own new namespace
+    assert {**answer, "namespace_id": None} == {**free.json(), "namespace": "web", "namespace_id": None}
 
 
 @pytest.mark.parametrize(
