@@ -186,8 +186,11 @@ def pod_rule(
     """A resource rule that runs `check` on every pod an object carries, outside the exempt namespaces."""
 
     def run(view: ResourceView, config: RuleConfig, report: Report) -> None:
+        pods = carried_pods(view)
+        if not pods:  # most objects: no configuration to read
+            return
         exempt = strings(config.get("exemptNamespaces"))
-        for pod in carried_pods(view):
+        for pod in pods:
             if pod.namespace is not None and pod.namespace in exempt:
                 continue
             check(pod, _located(report, pod))
